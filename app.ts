@@ -1,0 +1,60 @@
+// Wiring only: config → logger → Redis, MySQL pool, Srf, metrics → createSidecar → start;
+// signals → close → exit.
+import Srf from 'drachtio-srf';
+import { loadConfig } from './config/index.js';
+import { createPool } from './lib/db/pool.js';
+import { ConfigError } from './lib/errors.js';
+import { createLogger } from './lib/log.js';
+import { createMetrics } from './lib/metrics.js';
+import { createRedis } from './lib/redis.js';
+import { createSidecar } from './lib/sidecar.js';
+import { version } from './lib/version.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sip-data-sidecar: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const log = createLogger(config.log);
+  if (config.log.level === 'debug' || config.log.level === 'trace') {
+    log.warn(`LOG_LEVEL=${config.log.level}: log lines may contain SIP users and device addresses; do not keep these logs`);
+  }
+  const sidecar = createSidecar({
+    config,
+    log,
+    redis: createRedis(config.redis, log),
+    pool: createPool(config.mysql),
+    metrics: createMetrics(version),
+    srf: new Srf(),
+    srfListener: config.drachtio.listenPort === null ? undefined : new Srf(),
+  });
+
+  let exiting = false;
+  const stop = (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    log.info({ signal }, 'signal received');
+    // A hard deadline above the staged one: a SIGTERM must always end the process.
+    setTimeout(() => { log.error('shutdown overran its deadline; exiting'); log.flush(); process.exit(1); }, config.shutdownTimeoutMs + 2000).unref();
+    sidecar.close().then(
+      () => { log.flush(); process.exit(0); },
+      (err: Error) => { log.error({ err: err.message }, 'shutdown failed'); log.flush(); process.exit(1); },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.message ?? String(err) }, 'unhandled rejection'));
+
+  await sidecar.start();
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`sip-data-sidecar: fatal: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,110 @@
+// The one place that reads the environment. Everything else receives a frozen Config.
+import { ConfigError } from '../lib/errors.js';
+import { createReader } from './read.js';
+
+export const POLICY_MAX_IP_RETENTION_SECONDS = 3600;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly drachtio: {
+    readonly host: string;
+    readonly port: number;
+    readonly secret: string;
+    /** Outbound mode: drachtio-server connects here, one TCP connection per request. */
+    readonly listenPort: number | null;
+    readonly listenHost: string;
+    readonly retryMaxDelayMs: number;
+  };
+  readonly redis: { readonly url: string; readonly keyPrefix: string; readonly commandTimeoutMs: number };
+  readonly mysql: { readonly url: string; readonly database: string };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly log: { readonly level: LogLevel; readonly hashKey: string };
+  readonly register: {
+    readonly minExpires: number;
+    readonly defaultExpires: number;
+    readonly maxExpires: number;
+    readonly nonceSecret: string;
+    readonly nonceLifetimeSeconds: number;
+    readonly credentialCacheMs: number;
+    readonly authFailLimit: number;
+    readonly authFailWindowSeconds: number;
+    readonly authBlockSeconds: number;
+  };
+  readonly cdr: {
+    readonly batchSize: number;
+    readonly flushMs: number;
+    readonly spoolMax: number;
+    readonly callStateTtlSeconds: number;
+    readonly accountCacheMs: number;
+  };
+  readonly shutdownTimeoutMs: number;
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Reads and validates every variable, then throws one ConfigError naming all bad ones. */
+export function loadConfig(env: Env = process.env): Config {
+  const r = createReader(env);
+  const mysqlUrl = r.url('MYSQL_URL', 'mysql://root@127.0.0.1:3306/sip_sidecar', ['mysql:']);
+  const database = mysqlUrl ? decodeURIComponent(new URL(mysqlUrl).pathname.slice(1)) : '';
+  if (mysqlUrl && !/^[A-Za-z0-9_]{1,64}$/.test(database)) {
+    r.problem('MYSQL_URL', `must name a database of letters, digits and _ (got "${database}")`);
+  }
+  const minExpires = r.int('REGISTER_MIN_EXPIRES', 60, { min: 1, max: POLICY_MAX_IP_RETENTION_SECONDS });
+  const maxExpires = r.int('REGISTER_MAX_EXPIRES', 3600, { min: 1 });
+  if (maxExpires > POLICY_MAX_IP_RETENTION_SECONDS) {
+    r.problem('REGISTER_MAX_EXPIRES', `must be at most ${POLICY_MAX_IP_RETENTION_SECONDS}: the privacy policy keeps a device's IP address ` +
+      `"for a period of one hour from the most recent successful device registration request" (got ${maxExpires})`);
+  }
+  const defaultExpires = r.int('REGISTER_DEFAULT_EXPIRES', 3600, { min: 1 });
+  if (minExpires > maxExpires) r.problem('REGISTER_MIN_EXPIRES', `must not exceed REGISTER_MAX_EXPIRES (${minExpires} > ${maxExpires})`);
+
+  const config: Config = {
+    drachtio: {
+      host: r.str('DRACHTIO_HOST', '127.0.0.1'),
+      port: r.port('DRACHTIO_PORT', 9022),
+      secret: r.str('DRACHTIO_SECRET', 'cymru'),
+      listenPort: r.optionalPort('DRACHTIO_LISTEN_PORT'),
+      listenHost: r.str('DRACHTIO_LISTEN_HOST', '0.0.0.0'),
+      retryMaxDelayMs: r.int('DRACHTIO_RETRY_MAX_DELAY_MS', 5000, { min: 100, max: 300_000 }),
+    },
+    redis: {
+      url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+      keyPrefix: r.match('REDIS_KEY_PREFIX', 'sidecar:', /^[A-Za-z0-9_:.-]{1,64}$/, 'letters, digits and _ : . - (at most 64)'),
+      commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50, max: 60_000 }),
+    },
+    mysql: { url: mysqlUrl, database },
+    http: { host: r.str('HTTP_HOST', '127.0.0.1'), port: r.port('HTTP_PORT', 3000) },
+    log: {
+      level: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+      hashKey: r.str('LOG_HASH_KEY', ''),
+    },
+    register: {
+      minExpires,
+      defaultExpires: Math.min(defaultExpires, maxExpires),
+      maxExpires,
+      nonceSecret: r.str('NONCE_SECRET', ''),
+      nonceLifetimeSeconds: r.int('NONCE_LIFETIME_SECONDS', 300, { min: 10, max: 86_400 }),
+      credentialCacheMs: r.int('CREDENTIAL_CACHE_MS', 5000, { min: 0, max: 60_000 }),
+      authFailLimit: r.int('AUTH_FAIL_LIMIT', 10, { min: 1, max: 10_000 }),
+      authFailWindowSeconds: r.int('AUTH_FAIL_WINDOW_SECONDS', 60, { min: 1, max: POLICY_MAX_IP_RETENTION_SECONDS }),
+      authBlockSeconds: r.int('AUTH_BLOCK_SECONDS', 300, { min: 1, max: POLICY_MAX_IP_RETENTION_SECONDS }),
+    },
+    cdr: {
+      batchSize: r.int('CDR_BATCH_SIZE', 200, { min: 1, max: 5000 }),
+      flushMs: r.int('CDR_FLUSH_MS', 1000, { min: 10, max: 1000 }),
+      spoolMax: r.int('CDR_SPOOL_MAX', 100_000, { min: 1, max: 10_000_000 }),
+      callStateTtlSeconds: r.int('CDR_CALL_STATE_TTL_SECONDS', 86_400, { min: 60, max: 7 * 86_400 }),
+      accountCacheMs: r.int('CDR_ACCOUNT_CACHE_MS', 2000, { min: 0, max: 5000 }),
+    },
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v as object);
+  return Object.freeze(o);
+}

@@ -1,0 +1,10 @@
+import { registrar } from './0001-registrar.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Statements run in order; each must be idempotent (IF NOT EXISTS and the like). */
+  readonly up: readonly string[];
+}
+
+export const migrations: readonly Migration[] = [registrar];

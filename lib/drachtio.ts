@@ -1,0 +1,96 @@
+// Our connections to drachtio-server. This module is the one place that leans on
+// drachtio-srf internals, for what its public API lacks: a prompt TCP keepalive and
+// stopping the reconnect loop on shutdown.
+import type { Socket, Server } from 'node:net';
+import Srf from 'drachtio-srf';
+import type { Config } from '../config/index.js';
+import type { Health } from './health.js';
+import type { Logger } from './log.js';
+
+export type SrfInstance = InstanceType<typeof Srf>;
+
+interface WireInternals {
+  on(event: 'connect', fn: (socket: Socket) => void): void;
+  closing?: boolean;
+  reconnectVars?: { retryTimer?: NodeJS.Timeout | null };
+  mapIncomingMsg?: Map<Socket, unknown>;
+}
+interface AgentInternals { wp?: WireInternals; mapServer?: Map<Socket, unknown> }
+
+const agentOf = (srf: SrfInstance): AgentInternals | undefined =>
+  (srf as unknown as { app?: { client?: AgentInternals } }).app?.client;
+
+/** Inbound mode: we connect to drachtio-server's admin port and reconnect, with capped backoff, after a loss. */
+export function connectInbound(srf: SrfInstance, config: Config['drachtio'], log: Logger, health: Health) {
+  const where = `${config.host}:${config.port}`;
+  let lost = false;
+  srf.on('connect', (err: Error | null, hostport: string, version?: string) => {
+    if (err) {
+      health.set('drachtio', false);
+      log.error({ drachtio: where }, `drachtio-server at ${where} refused authentication; check DRACHTIO_SECRET`);
+      return;
+    }
+    lost = false;
+    health.set('drachtio', true);
+    log.info({ drachtio: where, sip: hostport, version }, 'connected to drachtio-server');
+  });
+  const gone = (why: string) => {
+    health.set('drachtio', false);
+    if (lost) return;
+    lost = true;
+    log.warn({ drachtio: where, err: why }, `drachtio-server at ${where} (DRACHTIO_HOST/DRACHTIO_PORT) unreachable; reconnecting`);
+  };
+  srf.on('error', (err: Error) => gone(err.message));
+  (srf as unknown as { on(e: 'close', fn: () => void): void }).on('close', () => gone('connection closed'));
+
+  (srf.connect as (o: object) => void)({
+    host: config.host,
+    port: config.port,
+    secret: config.secret,
+    enablePing: true,
+    pingInterval: 15_000,
+    reconnect: { retryMaxDelay: config.retryMaxDelayMs },
+  });
+  // drachtio-srf sets keepalive without a delay (the OS default is two hours), and
+  // never checks pongs: a silently dead server would go unnoticed that long.
+  agentOf(srf)?.wp?.on('connect', (socket) => socket.setKeepAlive(true, 10_000));
+
+  return {
+    disconnect() {
+      const agent = agentOf(srf);
+      const wp = agent?.wp;
+      if (wp) {
+        wp.closing = true;
+        if (wp.reconnectVars?.retryTimer) clearTimeout(wp.reconnectVars.retryTimer);
+      }
+      // srf.disconnect() throws when no socket was ever connected.
+      if (agent?.mapServer?.size) srf.disconnect();
+      health.set('drachtio', false);
+    },
+  };
+}
+
+/** Outbound mode: drachtio-server opens one connection per request to us. */
+export function listenOutbound(srf: SrfInstance, config: Config['drachtio'], log: Logger): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const server = (srf.listen as (o: object) => unknown)({
+      port: config.listenPort ?? 0, host: config.listenHost, secret: config.secret,
+    }) as Server;
+    const sockets = new Set<Socket>();
+    server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+    server.once('error', reject);
+    srf.on('error', (err: Error) => log.warn({ err: err.message }, 'outbound drachtio connection error'));
+    server.once('listening', () => {
+      server.off('error', reject);
+      const port = (server.address() as { port: number }).port;
+      log.info({ port }, 'accepting outbound connections from drachtio-server');
+      resolve({
+        port,
+        close: () => new Promise((done) => {
+          server.close(() => done());
+          for (const s of sockets) s.end();
+        }),
+      });
+    });
+  });
+}

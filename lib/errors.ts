@@ -1,0 +1,50 @@
+// Every error the daemon raises on purpose lives here, so callers can branch with
+// `instanceof` and operators can grep one stable `code`.
+
+export class SidecarError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** One or more environment variables are invalid; `problems` names each one. */
+export class ConfigError extends SidecarError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super('ERR_CONFIG', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+/** A store the daemon needs (Redis, MySQL) could not be reached or refused the work. */
+export class StoreUnavailableError extends SidecarError {
+  readonly store: 'redis' | 'mysql';
+  constructor(store: 'redis' | 'mysql', message: string, options?: { cause?: unknown }) {
+    super(store === 'redis' ? 'ERR_REDIS_UNAVAILABLE' : 'ERR_MYSQL_UNAVAILABLE', message, options);
+    this.store = store;
+  }
+}
+
+/** A schema migration failed; the daemon must not serve on a half-migrated schema. */
+export class MigrationError extends SidecarError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MIGRATION', message, options);
+  }
+}
+
+/** Input from a caller (admin API, CLI) that cannot be accepted. */
+export class InvalidInputError extends SidecarError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_INPUT', message, options);
+  }
+}
+
+/** Shutdown did not finish within SHUTDOWN_TIMEOUT_MS. */
+export class ShutdownTimeoutError extends SidecarError {
+  constructor(stage: string, timeoutMs: number) {
+    super('ERR_SHUTDOWN_TIMEOUT', `shutdown stage "${stage}" did not finish within ${timeoutMs} ms (SHUTDOWN_TIMEOUT_MS)`);
+  }
+}

@@ -1,0 +1,78 @@
+// Every metric is defined here, once. Labels are small closed sets: never a number,
+// an address, a URI or a credential.
+import client from 'prom-client';
+
+export const REGISTER_RESULTS = [
+  'ok', 'removed', 'challenged', 'stale', 'replayed', 'forbidden', 'blocked', 'too_brief', 'invalid', 'unavailable',
+] as const;
+export type RegisterResult = (typeof REGISTER_RESULTS)[number];
+
+export const CDR_EVENT_TYPES = ['attempt', 'start', 'stop'] as const;
+export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt'] as const;
+export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
+export const DEPENDENCIES = ['drachtio', 'redis', 'mysql'] as const;
+export type Dependency = (typeof DEPENDENCIES)[number];
+
+export function createMetrics(version: string) {
+  const registry = new client.Registry();
+  const p = 'sip_sidecar_';
+  const m = {
+    registry,
+    registerRequests: new client.Counter({
+      name: `${p}register_requests_total`, help: 'REGISTER requests answered, by result',
+      labelNames: ['result'] as const, registers: [registry],
+    }),
+    registerDuration: new client.Histogram({
+      name: `${p}register_duration_seconds`, help: 'Time from receiving a REGISTER to sending its final response',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+    }),
+    authFailures: new client.Counter({
+      name: `${p}auth_failures_total`, help: 'Digest authentications that failed (wrong credentials, unknown user or realm)',
+      registers: [registry],
+    }),
+    sourcesBlocked: new client.Counter({
+      name: `${p}sources_blocked_total`, help: 'Times a source address was refused for repeated authentication failures',
+      registers: [registry],
+    }),
+    bindingsActive: new client.Gauge({
+      name: `${p}bindings_active`, help: 'Registration bindings currently stored (unexpired)', registers: [registry],
+    }),
+    cdrEvents: new client.Counter({
+      name: `${p}cdr_events_total`, help: 'CDR events received from drachtio-server, by type',
+      labelNames: ['type'] as const, registers: [registry],
+    }),
+    cdrsWritten: new client.Counter({
+      name: `${p}cdrs_written_total`, help: 'CDR rows written to MySQL', registers: [registry],
+    }),
+    cdrsSkipped: new client.Counter({
+      name: `${p}cdrs_skipped_total`, help: 'Call legs or events that produced no CDR row, by reason',
+      labelNames: ['reason'] as const, registers: [registry],
+    }),
+    cdrBatchDuration: new client.Histogram({
+      name: `${p}cdr_batch_write_duration_seconds`, help: 'Time to write one multi-row CDR batch',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    }),
+    cdrSpoolDepth: new client.Gauge({
+      name: `${p}cdr_spool_depth`, help: 'CDR rows waiting in the Redis spool for MySQL', registers: [registry],
+    }),
+    callsInFlight: new client.Gauge({
+      name: `${p}calls_in_flight`, help: 'Call legs attempted but not yet stopped (correlation state in Redis)', registers: [registry],
+    }),
+    up: new client.Gauge({
+      name: `${p}dependency_up`, help: 'Whether a dependency is connected (1) or not (0)',
+      labelNames: ['dependency'] as const, registers: [registry],
+    }),
+    buildInfo: new client.Gauge({
+      name: `${p}build_info`, help: 'Build information; always 1', labelNames: ['version'] as const, registers: [registry],
+    }),
+  };
+  for (const r of REGISTER_RESULTS) m.registerRequests.inc({ result: r }, 0);
+  for (const t of CDR_EVENT_TYPES) m.cdrEvents.inc({ type: t }, 0);
+  for (const r of CDR_SKIP_REASONS) m.cdrsSkipped.inc({ reason: r }, 0);
+  for (const d of DEPENDENCIES) m.up.set({ dependency: d }, 0);
+  m.buildInfo.set({ version }, 1);
+  client.collectDefaultMetrics({ register: registry, prefix: p });
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

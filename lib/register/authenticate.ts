@@ -1,0 +1,56 @@
+// Digest authentication of a parsed REGISTER (RFC 3261 §22, RFC 8760), without state:
+// the nonce proves itself, and the nonce-count is checked when the binding is stored.
+import type { CredentialStore } from './credentials.js';
+import { isSupportedAlgorithm, verifyResponse } from './digest.js';
+import { parseNonceCount, type NonceService } from './nonce.js';
+import type { RegisterRequest } from './parse.js';
+
+export type AuthOutcome =
+  | { kind: 'ok'; accountSid: string; nonce: string; nc: number; nonceTtlMs: number }
+  | { kind: 'challenge'; stale: boolean }
+  /** Credentials were checked and are wrong: counts towards blocking the source. */
+  | { kind: 'forbidden'; why: string }
+  | { kind: 'invalid'; reason: string };
+
+export interface Authenticator {
+  authenticate(r: RegisterRequest, method: string, requestUri: string): Promise<AuthOutcome>;
+  challenge(realm: string, stale: boolean): string[];
+}
+
+export function createAuthenticator(o: { credentials: CredentialStore; nonces: NonceService; now?: () => number }): Authenticator {
+  const now = o.now ?? Date.now;
+  return {
+    async authenticate(r, method, requestUri) {
+      const c = r.credentials;
+      if (!c) return { kind: 'challenge', stale: false };
+      if (!isSupportedAlgorithm(c.algorithm)) return { kind: 'invalid', reason: 'Unsupported Digest Algorithm' };
+      const check = o.nonces.check(c.nonce);
+      // A nonce we cannot verify (another secret, a restart with a random secret) earns a
+      // fresh challenge rather than a refusal: the device did nothing wrong.
+      if (check.state === 'invalid') return { kind: 'challenge', stale: false };
+      if (check.state === 'stale') return { kind: 'challenge', stale: true };
+      if (c.qop !== 'auth') return { kind: 'forbidden', why: 'qop' };
+      if (c.realm.toLowerCase() !== r.domain) return { kind: 'forbidden', why: 'realm' };
+      if (c.username !== r.user) return { kind: 'forbidden', why: 'username' };
+      if (c.uri !== requestUri) return { kind: 'forbidden', why: 'uri' };
+      const nc = parseNonceCount(c.nc ?? '');
+      if (nc === null || nc === 0) return { kind: 'invalid', reason: 'Bad Nonce Count' };
+      const cred = await o.credentials.find(r.domain, c.username);
+      if (!cred) return { kind: 'forbidden', why: 'unknown' };
+      const ha1 = c.algorithm === 'SHA-256' ? cred.ha1Sha256 : cred.ha1Md5;
+      const ok = verifyResponse({
+        algorithm: c.algorithm, ha1, method, uri: c.uri, nonce: c.nonce,
+        qop: c.qop, nc: c.nc, cnonce: c.cnonce, response: c.response,
+      });
+      if (!ok) return { kind: 'forbidden', why: 'password' };
+      const nonceTtlMs = Math.max(1, check.issuedAt + o.nonces.lifetimeSeconds * 1000 - now());
+      return { kind: 'ok', accountSid: cred.accountSid, nonce: c.nonce, nc, nonceTtlMs };
+    },
+    challenge(realm, stale) {
+      const nonce = o.nonces.issue();
+      const common = `realm="${realm}", nonce="${nonce}", qop="auth"${stale ? ', stale=true' : ''}`;
+      // RFC 8760: SHA-256 first, MD5 for the phones that know nothing else; one header each.
+      return [`Digest ${common}, algorithm=SHA-256`, `Digest ${common}, algorithm=MD5`];
+    },
+  };
+}

@@ -1,0 +1,167 @@
+// The only module that knows where registration bindings live in Redis.
+//
+//   {p}bind:{account}:{user}:{cid}  STRING  JSON Binding (holds the device IP); PX = granted expiry (<= 3600 s)
+//   {p}aor:{account}:{user}         ZSET    cid -> expiry (ms); no IP; PEXPIREAT = latest expiry
+//   {p}bindings                     ZSET    cid -> expiry (ms); no IP; counts live bindings cheaply
+//   {p}nc:{nonce}                   STRING  highest nonce-count seen; PX = nonce lifetime
+//
+// cid is a hash of (account, user, contact URI), so none of the indexes holds an address.
+// Each binding has its own TTL, so a device that stops registering loses its IP an
+// hour at most after its own last REGISTER, whatever the other devices of the AOR do.
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+export const MAX_BINDINGS_PER_AOR = 10;
+
+export interface Binding {
+  contact: string;
+  sourceAddress: string;
+  sourcePort: number;
+  transport: string;
+  userAgent: string | null;
+  accountSid: string;
+  aor: string;
+  registeredAt: number;
+  expiresAt: number;
+}
+
+export interface CurrentBinding { contact: string; expiresAt: number }
+
+export type Change = { contact: string; expires: number };
+
+export type StoreResult =
+  | { ok: true; bindings: CurrentBinding[] }
+  | { ok: false; reason: 'replayed' };
+
+// One round trip: refuse a replayed nonce-count, apply every change, trim the AOR to
+// MAX_BINDINGS_PER_AOR, and return what is now bound.
+const STORE_SCRIPT = `
+local aor, all, nckey = KEYS[1], KEYS[2], KEYS[3]
+local now, nc, ncttl, bprefix, removeAll, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+if nc > 0 then
+  local last = tonumber(redis.call('GET', nckey) or '0')
+  if nc <= last then return {-1} end
+  redis.call('SET', nckey, nc, 'PX', ncttl)
+end
+local expired = redis.call('ZRANGEBYSCORE', aor, '-inf', now)
+for _, cid in ipairs(expired) do redis.call('ZREM', all, cid) end
+redis.call('ZREMRANGEBYSCORE', aor, '-inf', now)
+local function drop(cid)
+  redis.call('DEL', bprefix .. cid)
+  redis.call('ZREM', aor, cid)
+  redis.call('ZREM', all, cid)
+end
+if removeAll == '1' then
+  for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do drop(cid) end
+end
+for i = 7, #ARGV, 3 do
+  local cid, ttl = ARGV[i], tonumber(ARGV[i + 1])
+  if ttl == 0 then drop(cid) else
+    redis.call('SET', bprefix .. cid, ARGV[i + 2], 'PX', ttl)
+    redis.call('ZADD', aor, now + ttl, cid)
+    redis.call('ZADD', all, now + ttl, cid)
+  end
+end
+local extra = redis.call('ZCARD', aor) - max
+if extra > 0 then
+  for _, cid in ipairs(redis.call('ZRANGE', aor, 0, extra - 1)) do drop(cid) end
+end
+local cur = redis.call('ZRANGE', aor, 0, -1, 'WITHSCORES')
+if #cur == 0 then redis.call('DEL', aor); return {1} end
+redis.call('PEXPIREAT', aor, cur[#cur])
+local out = {1}
+for i = 1, #cur, 2 do
+  local v = redis.call('GET', bprefix .. cur[i])
+  if v then out[#out + 1] = v; out[#out + 1] = cur[i + 1] end
+end
+return out
+`;
+
+export interface BindingStore {
+  /** Apply the changes of one authenticated REGISTER; `nc` 0 skips the nonce-count check. */
+  store(o: {
+    accountSid: string; user: string; nonce: string; nc: number; nonceTtlMs: number;
+    removeAll: boolean; changes: { contact: string; ttlMs: number; binding: Binding | null }[]; now: number;
+  }): Promise<StoreResult>;
+  list(accountSid: string, user: string, now: number): Promise<Binding[]>;
+  /** Bindings alive now, at a cost that does not grow with their number. */
+  countActive(now: number): Promise<number>;
+  /** Every binding of an account (admin listing); scans only that account's keys. */
+  listAccount(accountSid: string, now: number): Promise<Binding[]>;
+  removeAccount(accountSid: string): Promise<number>;
+  /** Index members whose binding expired; keeps the gauge exact. */
+  prune(now: number): Promise<number>;
+}
+
+export function createBindingStore(redis: Redis, prefix: string): BindingStore {
+  const enc = encodeURIComponent;
+  const aorKey = (acct: string, user: string) => `${prefix}aor:${enc(acct)}:${enc(user)}`;
+  const bindPrefix = (acct: string, user: string) => `${prefix}bind:${enc(acct)}:${enc(user)}:`;
+  const allKey = `${prefix}bindings`;
+  const cid = (acct: string, user: string, contact: string) =>
+    createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
+
+  redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 3, lua: STORE_SCRIPT });
+  const run = (redis as unknown as { sidecarStoreBindings(...a: (string | number)[]): Promise<string[] | number[]> }).sidecarStoreBindings.bind(redis);
+
+  const readAll = async (keys: string[]): Promise<Binding[]> => {
+    if (keys.length === 0) return [];
+    const vals = await redis.mget(keys);
+    return vals.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as Binding);
+  };
+
+  return {
+    async store(o) {
+      const args: (string | number)[] = [
+        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`,
+        o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
+      ];
+      for (const c of o.changes) {
+        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, c.binding ? JSON.stringify(c.binding) : '');
+      }
+      const out = (await run(...args)) as (string | number)[];
+      if (out[0] === -1) return { ok: false, reason: 'replayed' };
+      const bindings: CurrentBinding[] = [];
+      for (let i = 1; i < out.length; i += 2) {
+        bindings.push({ contact: (JSON.parse(out[i] as string) as Binding).contact, expiresAt: Number(out[i + 1]) });
+      }
+      return { ok: true, bindings };
+    },
+    async list(acct, user, now) {
+      const cids = await redis.zrangebyscore(aorKey(acct, user), now, '+inf');
+      return readAll(cids.map((c) => bindPrefix(acct, user) + c));
+    },
+    async countActive(now) {
+      return redis.zcount(allKey, now, '+inf');
+    },
+    async listAccount(acct, now) {
+      const keys = await scanKeys(redis, `${prefix}bind:${enc(acct)}:*`);
+      return (await readAll(keys)).filter((b) => b.expiresAt > now);
+    },
+    async removeAccount(acct) {
+      const binds = await scanKeys(redis, `${prefix}bind:${enc(acct)}:*`);
+      const aors = await scanKeys(redis, `${prefix}aor:${enc(acct)}:*`);
+      if (binds.length + aors.length === 0) return 0;
+      const cids = binds.map((k) => k.slice(k.lastIndexOf(':') + 1));
+      const multi = redis.multi();
+      if (cids.length) multi.zrem(allKey, ...cids);
+      multi.del(...binds, ...aors);
+      await multi.exec();
+      return binds.length;
+    },
+    async prune(now) {
+      return redis.zremrangebyscore(allKey, '-inf', now);
+    },
+  };
+}
+
+async function scanKeys(redis: Redis, match: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}

@@ -1,0 +1,126 @@
+// The REGISTER flow: parse → refuse blocked sources → authenticate → check expiry →
+// store the binding in Redis → answer. Every path ends in exactly one response, one
+// metric and, at info level, no address or user.
+import type { Config } from '../../config/index.js';
+import type { Hasher, Logger } from '../log.js';
+import type { Metrics, RegisterResult } from '../metrics.js';
+import type { Authenticator } from './authenticate.js';
+import type { Binding, BindingStore } from './bindings.js';
+import type { AuthGuard } from './guard.js';
+import { parseRegister, type InboundRequest, type RegisterRequest } from './parse.js';
+
+export interface OutboundResponse {
+  send(status: number, reason: string, opts: { headers: Record<string, string> }): void;
+}
+
+export interface RegisterDeps {
+  config: Config['register'];
+  bindings: BindingStore;
+  auth: Authenticator;
+  guard: AuthGuard;
+  metrics: Metrics;
+  log: Logger;
+  hash: Hasher;
+  now?: () => number;
+  /** False once shutdown began: new REGISTERs get 503. */
+  accepting: () => boolean;
+}
+
+const RETRY_AFTER = '5';
+
+export function createRegisterHandler(d: RegisterDeps) {
+  const now = d.now ?? Date.now;
+
+  return async function onRegister(req: InboundRequest, res: OutboundResponse): Promise<void> {
+    const end = d.metrics.registerDuration.startTimer();
+    const reply = (result: RegisterResult, status: number, reason: string, headers: Record<string, string> = {}) => {
+      res.send(status, reason, { headers });
+      d.metrics.registerRequests.inc({ result });
+      end();
+    };
+    try {
+      if (!d.accepting()) return reply('unavailable', 503, 'Shutting Down', { 'Retry-After': RETRY_AFTER });
+      const parsed = parseRegister(req, d.config);
+      if (!parsed.ok) {
+        d.log.info({ result: 'invalid', reason: parsed.reason }, 'REGISTER rejected');
+        return reply('invalid', 400, parsed.reason);
+      }
+      const r = parsed.value;
+      const source = req.source_address;
+      if (await d.guard.isBlocked(source)) return reply('blocked', 403, 'Forbidden');
+
+      const auth = await d.auth.authenticate(r, req.method, req.uri);
+      if (auth.kind === 'invalid') {
+        d.log.info({ result: 'invalid', reason: auth.reason }, 'REGISTER rejected');
+        return reply('invalid', 400, auth.reason);
+      }
+      if (auth.kind === 'challenge') {
+        return reply(auth.stale ? 'stale' : 'challenged', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, auth.stale)));
+      }
+      if (auth.kind === 'forbidden') {
+        d.metrics.authFailures.inc();
+        const blocked = await d.guard.recordFailure(source);
+        if (blocked) d.metrics.sourcesBlocked.inc();
+        d.log.info({ result: 'forbidden', why: auth.why, user: d.hash(r.user), source: d.hash(source), blocked }, 'REGISTER authentication failed');
+        return reply('forbidden', 403, 'Forbidden');
+      }
+
+      const tooBrief = r.contacts.find((c) => c.expires !== 0 && c.expires < d.config.minExpires);
+      if (tooBrief) return reply('too_brief', 423, 'Interval Too Brief', { 'Min-Expires': String(d.config.minExpires) });
+
+      const t = now();
+      const changes = r.contacts.map((c) => {
+        const ttlMs = Math.min(c.expires, d.config.maxExpires) * 1000;
+        return { contact: c.uri, ttlMs, binding: ttlMs === 0 ? null : toBinding(c.uri, r, req, auth.accountSid, t, ttlMs) };
+      });
+      const stored = await d.bindings.store({
+        accountSid: auth.accountSid, user: r.user, nonce: auth.nonce, nc: auth.nc, nonceTtlMs: auth.nonceTtlMs,
+        removeAll: r.removeAll, changes, now: t,
+      });
+      if (!stored.ok) {
+        d.log.info({ result: 'replayed', user: d.hash(r.user) }, 'REGISTER refused: nonce-count replayed');
+        return reply('replayed', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, true)));
+      }
+      const headers: Record<string, string> = {};
+      if (stored.bindings.length > 0) {
+        headers.Contact = stored.bindings
+          .map((b) => `<${b.contact}>;expires=${Math.max(1, Math.ceil((b.expiresAt - t) / 1000))}`).join(', ');
+      }
+      const removedOnly = changes.every((c) => c.ttlMs === 0);
+      d.log.debug({ user: d.hash(r.user), contacts: stored.bindings.length }, 'REGISTER stored');
+      return reply(removedOnly ? 'removed' : 'ok', 200, 'OK', headers);
+    } catch (err) {
+      // Redis or MySQL failed mid-request: never a 200 for a binding that was not stored.
+      d.log.error({ err: errorSummary(err) }, 'REGISTER failed: store unavailable');
+      return reply('unavailable', 503, 'Service Unavailable', { 'Retry-After': RETRY_AFTER });
+    }
+  };
+}
+
+function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, accountSid: string, t: number, ttlMs: number): Binding {
+  return {
+    contact,
+    sourceAddress: req.source_address,
+    sourcePort: Number(req.source_port),
+    transport: String(req.protocol),
+    userAgent: r.userAgent,
+    accountSid,
+    aor: r.aor,
+    registeredAt: t,
+    expiresAt: t + ttlMs,
+  };
+}
+
+/**
+ * drachtio-srf writes one header line per key, so the second challenge rides on the
+ * first as its own line: two WWW-Authenticate headers, as RFC 8760 asks, not one
+ * comma-joined value that RFC 3261 parsers reject.
+ */
+function challengeHeaders(challenges: string[]): Record<string, string> {
+  return { 'WWW-Authenticate': challenges.join('\r\nWWW-Authenticate: ') };
+}
+
+function errorSummary(err: unknown): { name: string; code?: string; message: string } {
+  const e = err as { name?: string; code?: string; message?: string };
+  return { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(err) };
+}

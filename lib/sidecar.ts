@@ -1,0 +1,172 @@
+// createSidecar: the one place that knows every part. It wires the flows to the stores
+// it is given and owns start-up and staged shutdown.
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
+import type { Pool } from './db/pool.js';
+import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js';
+import { ShutdownTimeoutError } from './errors.js';
+import { createHealth } from './health.js';
+import { createHttpServer } from './http/server.js';
+import { createHasher, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { createAuthenticator } from './register/authenticate.js';
+import { createBindingStore } from './register/bindings.js';
+import { createCredentialStore } from './register/credentials.js';
+import { createAuthGuard } from './register/guard.js';
+import { createRegisterHandler } from './register/handler.js';
+import { createNonceService } from './register/nonce.js';
+import type { InboundRequest } from './register/parse.js';
+import { createStopper, prepareMysql, waitForRedis } from './startup.js';
+import { randomBytes } from 'node:crypto';
+
+export interface SidecarDeps {
+  config: Config;
+  log: Logger;
+  redis: Redis;
+  pool: Pool;
+  metrics: Metrics;
+  /** Connects to drachtio-server (inbound mode). */
+  srf: SrfInstance;
+  /** Accepts drachtio-server's outbound connections; only when DRACHTIO_LISTEN_PORT is set. */
+  srfListener?: SrfInstance;
+  now?: () => number;
+}
+
+export interface Sidecar {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  readonly httpPort: number;
+  readonly listenPort: number | null;
+}
+
+type Srf = SrfInstance & { use(verb: string, fn: (req: any, res: any) => void): void; endSession(req: unknown): void };
+
+export function createSidecar(d: SidecarDeps): Sidecar {
+  const { config, log, redis, pool, metrics } = d;
+  const now = d.now ?? Date.now;
+  const health = createHealth(metrics);
+  const stopper = createStopper();
+  const hash = createHasher(config.log.hashKey);
+  const nonceSecret = config.register.nonceSecret || randomBytes(32).toString('hex');
+  if (!config.register.nonceSecret) log.warn('NONCE_SECRET is not set: nonces from this process are valid only here; set it when running several instances');
+
+  const bindings = createBindingStore(redis, config.redis.keyPrefix);
+  let accepting = true;
+  let inflight = 0;
+  const idleWaiters: (() => void)[] = [];
+  const onRegister = createRegisterHandler({
+    config: config.register,
+    bindings,
+    auth: createAuthenticator({
+      credentials: createCredentialStore(pool, config.register.credentialCacheMs, now),
+      nonces: createNonceService({ secret: nonceSecret, lifetimeSeconds: config.register.nonceLifetimeSeconds, now }),
+      now,
+    }),
+    guard: createAuthGuard(redis, {
+      prefix: config.redis.keyPrefix, secret: nonceSecret, limit: config.register.authFailLimit,
+      windowSeconds: config.register.authFailWindowSeconds, blockSeconds: config.register.authBlockSeconds,
+    }),
+    metrics, log, hash, now,
+    accepting: () => accepting,
+  });
+  const track = (srf: Srf, endSession: boolean) => (req: InboundRequest, res: any) => {
+    inflight++;
+    onRegister(req, res).finally(() => {
+      if (endSession) srf.endSession(req);
+      if (--inflight === 0) idleWaiters.splice(0).forEach((w) => w());
+    });
+  };
+
+  const refreshGauges = async () => {
+    if (redis.status !== 'ready') return;
+    const t = now();
+    await bindings.prune(t);
+    metrics.bindingsActive.set(await bindings.countActive(t));
+  };
+  const http = createHttpServer({ health, metrics, log, beforeScrape: refreshGauges });
+  redis.on('ready', () => health.set('redis', true));
+  redis.on('close', () => health.set('redis', false));
+  redis.on('end', () => health.set('redis', false));
+
+  let inbound: ReturnType<typeof connectInbound> | null = null;
+  let outbound: Awaited<ReturnType<typeof listenOutbound>> | null = null;
+  const timers: NodeJS.Timeout[] = [];
+  let httpPort = 0;
+  let closing: Promise<void> | null = null;
+
+  const pingMysql = () => {
+    pool.query('SELECT 1').then(
+      () => health.set('mysql', true),
+      (err: Error) => {
+        if (health.isUp('mysql')) log.error({ err: err.message }, 'MySQL unreachable (MYSQL_URL)');
+        health.set('mysql', false);
+      },
+    );
+  };
+
+  return {
+    get httpPort() { return httpPort; },
+    get listenPort() { return outbound?.port ?? null; },
+
+    async start() {
+      httpPort = await http.listen(config.http.host, config.http.port);
+      log.info({ port: httpPort }, 'HTTP server listening (/healthz, /readyz, /metrics)');
+      await waitForRedis(redis, stopper);
+      health.set('redis', redis.status === 'ready');
+      await prepareMysql(config.mysql, pool, log, stopper);
+      if (stopper.stopped) return;
+      health.set('mysql', true);
+      timers.push(setInterval(pingMysql, 5000).unref());
+      timers.push(setInterval(() => {
+        refreshGauges().catch((err: Error) => log.warn({ err: err.message }, 'binding index prune failed'));
+      }, 15_000).unref());
+
+      // Every handler is registered before connecting: a route added later is sent
+      // again and drachtio-server would count it twice in its round-robin.
+      const srf = d.srf as Srf;
+      srf.use('register', track(srf, false));
+      inbound = connectInbound(srf, config.drachtio, log, health);
+      if (d.srfListener) {
+        const out = d.srfListener as Srf;
+        out.use('register', track(out, true));
+        outbound = await listenOutbound(out, config.drachtio, log);
+      }
+    },
+
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+
+  async function shutdown(): Promise<void> {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    const within = async (stage: string, work: Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ShutdownTimeoutError(stage, config.shutdownTimeoutMs)), Math.max(0, deadline - Date.now()));
+      });
+      try {
+        await Promise.race([work, timeout]);
+      } catch (err) {
+        log.error({ stage, err: (err as Error).message }, 'shutdown stage failed; continuing');
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    log.info('shutting down: refusing new work');
+    accepting = false;
+    http.drain();
+    stopper.stop();
+    for (const t of timers) clearInterval(t);
+    await within('finish in-flight REGISTERs', inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)));
+    inbound?.disconnect();
+    if (outbound) await within('close outbound listener', outbound.close());
+    await within('close HTTP server', http.close());
+    // quit() waits for a reply a dead Redis will never send; disconnect() does not.
+    if (redis.status === 'ready') await within('close Redis', redis.quit());
+    else redis.disconnect();
+    await within('close MySQL pool', pool.end());
+    log.info('shutdown complete');
+  }
+}

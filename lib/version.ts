@@ -1,0 +1,16 @@
+// Read once at start-up from package.json, which ships next to dist/ in every install.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function findVersion(): string {
+  for (const dir of [join(__dirname, '..'), join(__dirname, '..', '..')]) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return 'unknown';
+}
+
+export const version = findVersion();

@@ -1,0 +1,92 @@
+// The built daemon as operators run it: `node dist/app.js`, configured by environment.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { DrachtioPeer } from './peer/drachtio-peer.js';
+import { eventually, freshStores, MYSQL_ROOT, REDIS_URL, type Stores } from './helpers/harness.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+
+const APP = join(__dirname, '..', 'dist', 'app.js');
+
+interface Proc { child: ChildProcess; lines: Record<string, any>[]; stderr: string; exited: Promise<number | null> }
+
+function run(env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [APP], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p: Proc = { child, lines: [], stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
+  let buf = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line) p.lines.push(JSON.parse(line));
+    }
+  });
+  child.stderr!.on('data', (c: Buffer) => { p.stderr += c.toString(); });
+  return p;
+}
+
+const httpPort = (p: Proc) => eventually(() => p.lines.find((l) => l.msg?.startsWith('HTTP server listening'))?.port as number | undefined);
+
+let stores: Stores;
+t.before(async () => { stores = await freshStores('app'); });
+t.teardown(() => stores.close());
+
+t.test('invalid configuration: one error naming every bad variable, exit 78', async (t) => {
+  const p = run({ REGISTER_MAX_EXPIRES: '7200', DRACHTIO_PORT: 'ninety', LOG_LEVEL: 'loud', MYSQL_URL: 'postgres://x' });
+  t.equal(await p.exited, 78);
+  for (const name of ['REGISTER_MAX_EXPIRES', 'DRACHTIO_PORT', 'LOG_LEVEL', 'MYSQL_URL']) t.match(p.stderr, name);
+  t.match(p.stderr, /one hour/, 'quotes the policy');
+  t.equal(p.stderr.match(/invalid configuration/g)?.length, 1, 'one error, not one per variable');
+});
+
+t.test('starts against the local stores, serves REGISTER, exits 0 on SIGTERM', async (t) => {
+  const peer = await DrachtioPeer.listen();
+  t.teardown(() => peer.close());
+  const p = run({
+    DRACHTIO_PORT: String(peer.port), REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, MYSQL_URL: stores.mysqlUrl,
+    HTTP_PORT: '0', NONCE_SECRET: 'x', LOG_LEVEL: 'info',
+  });
+  t.teardown(() => { p.child.kill('SIGKILL'); });
+  await peer.waitForRoutes(['register'], { timeoutMs: 15_000 });
+  const port = await httpPort(p);
+  t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  t.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+  const [rows] = await stores.pool.query('SELECT version FROM schema_migrations ORDER BY version');
+  t.ok((rows as unknown[]).length >= 1, 'schema created by the daemon itself');
+
+  p.child.kill('SIGTERM');
+  t.equal(await p.exited, 0, 'clean exit');
+  t.ok(p.lines.some((l) => l.msg === 'shutdown complete'));
+  t.equal(await eventually(() => peer.clientCount === 0), true, 'drachtio connection closed');
+});
+
+t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, still exits 0', async (t) => {
+  const proxy = await startTcpProxy(3306);
+  await proxy.cut();
+  const p = run({
+    DRACHTIO_PORT: '1', REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/sidecar_t_app2`,
+    HTTP_PORT: '0', NONCE_SECRET: 'x',
+  });
+  t.teardown(() => { p.child.kill('SIGKILL'); });
+  const port = await httpPort(p);
+  const line = await eventually(() => p.lines.find((l) => l.msg?.includes('(MYSQL_URL)')));
+  t.match(line?.msg, `MySQL unreachable at 127.0.0.1:${proxy.port} (MYSQL_URL); retrying`);
+  t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'alive');
+  const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+  t.equal(ready.status, 503);
+  t.match(await ready.json(), { down: ['drachtio', 'mysql'] });
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal(p.lines.filter((l) => l.msg?.includes('(MYSQL_URL)')).length, 1, 'said once, not once per retry');
+
+  await proxy.restore();
+  await eventually(() => p.lines.some((l) => l.msg === 'applied schema migration'), 10_000);
+  t.ok(p.lines.some((l) => l.msg === 'MySQL reachable again'));
+  p.child.kill('SIGTERM');
+  t.equal(await p.exited, 0);
+  await proxy.close();
+  const admin = await (await import('mysql2/promise')).createConnection({ uri: MYSQL_ROOT });
+  await admin.query('DROP DATABASE IF EXISTS sidecar_t_app2');
+  await admin.end();
+});

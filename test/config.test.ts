@@ -1,0 +1,38 @@
+import t from 'tap';
+import { loadConfig, POLICY_MAX_IP_RETENTION_SECONDS } from '../config/index.js';
+import { ConfigError } from '../lib/errors.js';
+
+t.test('defaults are the documented ones, and frozen', async (t) => {
+  const c = loadConfig({});
+  t.match(c, {
+    drachtio: { host: '127.0.0.1', port: 9022, secret: 'cymru', listenPort: null },
+    redis: { url: 'redis://127.0.0.1:6379' },
+    mysql: { url: 'mysql://root@127.0.0.1:3306/sip_sidecar', database: 'sip_sidecar' },
+    register: { minExpires: 60, defaultExpires: 3600, maxExpires: 3600 },
+  });
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.register));
+});
+
+t.test('every invalid variable is reported in one error', async (t) => {
+  const err = t.throws(() => loadConfig({
+    DRACHTIO_PORT: '70000', REGISTER_MAX_EXPIRES: '3601', REGISTER_MIN_EXPIRES: 'x', REDIS_URL: 'http://h', DRACHTIO_LISTEN_PORT: '-1',
+  })) as unknown as ConfigError;
+  t.ok(err instanceof ConfigError);
+  t.equal(err.code, 'ERR_CONFIG');
+  t.same(err.problems.map((p) => p.split(' ')[0]).sort(),
+    ['DRACHTIO_LISTEN_PORT', 'DRACHTIO_PORT', 'REDIS_URL', 'REGISTER_MAX_EXPIRES', 'REGISTER_MIN_EXPIRES']);
+  t.match(err.message, /one hour/);
+});
+
+t.test('the policy hour is the ceiling, and min may not exceed max', async (t) => {
+  t.equal(POLICY_MAX_IP_RETENTION_SECONDS, 3600);
+  t.equal(loadConfig({ REGISTER_MAX_EXPIRES: '3600' }).register.maxExpires, 3600);
+  t.throws(() => loadConfig({ REGISTER_MIN_EXPIRES: '600', REGISTER_MAX_EXPIRES: '300' }), /REGISTER_MIN_EXPIRES must not exceed/);
+  t.throws(() => loadConfig({ AUTH_BLOCK_SECONDS: '7200' }), /AUTH_BLOCK_SECONDS/);
+  t.equal(loadConfig({ REGISTER_DEFAULT_EXPIRES: '7200' }).register.defaultExpires, 3600, 'default clamped to max');
+});
+
+t.test('a password in a URL is never echoed', async (t) => {
+  const err = t.throws(() => loadConfig({ MYSQL_URL: 'ftp://user:hunter2@host/db' })) as Error;
+  t.notMatch(err.message, /hunter2/);
+});

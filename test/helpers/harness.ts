@@ -1,0 +1,126 @@
+// Starts the real daemon (createSidecar over real Redis, MariaDB and TCP) against the
+// drachtio peer. Each test file passes its own name: it gets its own database and its
+// own Redis key prefix, so files run in parallel without touching each other.
+import { Writable } from 'node:stream';
+import Srf from 'drachtio-srf';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { loadConfig, type Config, type Env } from '../../config/index.js';
+import { createAccountQueries } from '../../lib/db/accounts.js';
+import { createPool, type Pool } from '../../lib/db/pool.js';
+import { createLogger, type Logger } from '../../lib/log.js';
+import { createMetrics, type Metrics } from '../../lib/metrics.js';
+import { createRedis } from '../../lib/redis.js';
+import { createSidecar, type Sidecar } from '../../lib/sidecar.js';
+import { DrachtioPeer } from '../peer/drachtio-peer.js';
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const MYSQL_ROOT = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+
+export interface Stores { name: string; database: string; prefix: string; redis: Redis; pool: Pool; mysqlUrl: string; close(): Promise<void> }
+
+/** A fresh database and key prefix for one test file, plus clients for assertions. */
+export async function freshStores(name: string): Promise<Stores> {
+  const database = `sidecar_t_${name.replace(/\W/g, '_')}`;
+  const prefix = `t:${name}:`;
+  const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
+  await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  await admin.end();
+  const redis = new Redis(REDIS_URL);
+  await clearPrefix(redis, prefix);
+  const mysqlUrl = `${MYSQL_ROOT}/${database}`;
+  const pool = createPool({ url: mysqlUrl, database }, 4);
+  return {
+    name, database, prefix, redis, pool, mysqlUrl,
+    async close() { await pool.end(); redis.disconnect(); },
+  };
+}
+
+export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+export interface Daemon {
+  sidecar: Sidecar;
+  config: Config;
+  metrics: Metrics;
+  log: Logger;
+  /** Every JSON log line the daemon wrote. */
+  logs: Record<string, unknown>[];
+  rawLogs: string[];
+  httpUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(stores: Stores, peer: DrachtioPeer | null, o: { env?: Env; now?: () => number; listen?: boolean; waitConnected?: boolean } = {}): Promise<Daemon> {
+  const config = loadConfig({
+    DRACHTIO_HOST: '127.0.0.1',
+    DRACHTIO_PORT: String(peer?.port ?? 1),
+    DRACHTIO_RETRY_MAX_DELAY_MS: '200',
+    REDIS_URL,
+    REDIS_KEY_PREFIX: stores.prefix,
+    MYSQL_URL: stores.mysqlUrl,
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    LOG_LEVEL: 'info',
+    NONCE_SECRET: 'test-nonce-secret',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    ...(o.listen ? { DRACHTIO_LISTEN_PORT: '0', DRACHTIO_LISTEN_HOST: '127.0.0.1' } : {}),
+    ...o.env,
+  });
+  const rawLogs: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue;
+        rawLogs.push(line);
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      cb();
+    },
+  });
+  const log = createLogger(config.log, sink);
+  const metrics = createMetrics('test');
+  const sidecar = createSidecar({
+    config, log, metrics,
+    redis: createRedis(config.redis, log),
+    pool: createPool(config.mysql),
+    srf: new Srf(),
+    srfListener: o.listen ? new Srf() : undefined,
+    now: o.now,
+  });
+  await sidecar.start();
+  if (peer && o.waitConnected !== false) await peer.waitForRoutes(['register']);
+  return {
+    sidecar, config, metrics, log, logs, rawLogs,
+    get httpUrl() { return `http://127.0.0.1:${sidecar.httpPort}`; },
+    close: () => sidecar.close(),
+  };
+}
+
+export async function provision(pool: Pool, o: { realm: string; user?: string; password?: string; numbers?: string[]; disableCdrs?: boolean; accountSid?: string }) {
+  const q = createAccountQueries(pool);
+  const { accountSid } = await q.ensureAccount({ realm: o.realm, accountSid: o.accountSid, disableCdrs: o.disableCdrs });
+  if (o.user && o.password) await q.setClient({ accountSid, realm: o.realm, username: o.user, password: o.password });
+  for (const n of o.numbers ?? []) await q.addNumber(accountSid, n);
+  return accountSid;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` returns a truthy value or the time runs out (then returns the last value). */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 25): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let v = await fn();
+  while (!v && Date.now() < until) {
+    await sleep(everyMs);
+    v = await fn();
+  }
+  return v;
+}

@@ -10,6 +10,12 @@ export type RegisterResult = (typeof REGISTER_RESULTS)[number];
 export const CDR_EVENT_TYPES = ['attempt', 'start', 'stop'] as const;
 export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt'] as const;
 export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
+export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
+export type ErasureKind = (typeof ERASURE_KINDS)[number];
+export const AUDIT_CHECKS = [
+  'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored',
+] as const;
+export type AuditCheck = (typeof AUDIT_CHECKS)[number];
 export const DEPENDENCIES = ['drachtio', 'redis', 'mysql'] as const;
 export type Dependency = (typeof DEPENDENCIES)[number];
 
@@ -58,6 +64,27 @@ export function createMetrics(version: string) {
     callsInFlight: new client.Gauge({
       name: `${p}calls_in_flight`, help: 'Call legs attempted but not yet stopped (correlation state in Redis)', registers: [registry],
     }),
+    retentionRuns: new client.Counter({
+      name: `${p}retention_runs_total`, help: 'CDR retention purges run, by result',
+      labelNames: ['result'] as const, registers: [registry],
+    }),
+    retentionRowsPurged: new client.Counter({
+      name: `${p}retention_rows_purged_total`, help: 'CDR rows deleted by the retention purge (batched deletes)', registers: [registry],
+    }),
+    retentionPartitionsDropped: new client.Counter({
+      name: `${p}retention_partitions_dropped_total`, help: 'Day partitions of cdrs dropped by the retention purge', registers: [registry],
+    }),
+    oldestCdrAge: new client.Gauge({
+      name: `${p}cdr_oldest_age_seconds`, help: 'Age of the oldest CDR row (0 when there is none)', registers: [registry],
+    }),
+    adminErasures: new client.Counter({
+      name: `${p}admin_erasures_total`, help: 'Erasures carried out through the admin API, by kind',
+      labelNames: ['kind'] as const, registers: [registry],
+    }),
+    auditBreaches: new client.Gauge({
+      name: `${p}audit_breaches`, help: 'Breaches of the privacy promises found by the last audit, by check',
+      labelNames: ['check'] as const, registers: [registry],
+    }),
     up: new client.Gauge({
       name: `${p}dependency_up`, help: 'Whether a dependency is connected (1) or not (0)',
       labelNames: ['dependency'] as const, registers: [registry],
@@ -70,6 +97,9 @@ export function createMetrics(version: string) {
   for (const t of CDR_EVENT_TYPES) m.cdrEvents.inc({ type: t }, 0);
   for (const r of CDR_SKIP_REASONS) m.cdrsSkipped.inc({ reason: r }, 0);
   for (const d of DEPENDENCIES) m.up.set({ dependency: d }, 0);
+  for (const r of ['ok', 'failed']) m.retentionRuns.inc({ result: r }, 0);
+  for (const k of ERASURE_KINDS) m.adminErasures.inc({ kind: k }, 0);
+  for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
   m.buildInfo.set({ version }, 1);
   client.collectDefaultMetrics({ register: registry, prefix: p });
   return m;

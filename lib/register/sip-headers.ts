@@ -19,7 +19,7 @@ export interface DigestCredentials {
 }
 
 const TOKEN = /[A-Za-z0-9\-.!%*_+`'~]+/y; // RFC 3261 25.1 token
-const PARAM_VALUE = /[A-Za-z0-9\-.!%*_+`'~:[\]/]+/y; // token, host / IPv6 reference, URN
+const PARAM_VALUE = /[A-Za-z0-9\-.!%*_+`'~:[\]/]+/y; // token or host / IPv6 ref; '/' for URI params
 const DISPLAY_TOKENS = /[A-Za-z0-9\-.!%*_+`'~ \t]*/y; // unquoted display name
 const URI_CHARS = /^[\x21\x23-\x3b\x3d\x3f-\x7e]+$/; // printable ASCII except " < >
 const USER_CHARS = /^[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+$/;

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import {
   computeHa1, expectedResponse, isSupportedAlgorithm, verifyResponse, type DigestAlgorithm,
-} from '../../lib/register/digest';
+} from '../../lib/register/digest.js';
 
 // RFC 2617 section 3.5 worked example.
 const RFC2617 = {

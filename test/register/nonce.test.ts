@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createNonceService, parseNonceCount } from '../../lib/register/nonce';
+import { createNonceService, parseNonceCount } from '../../lib/register/nonce.js';
 
 const SECRET = 'test-secret-0123456789abcdef';
 const T0 = 1_700_000_000_000;

@@ -2,7 +2,7 @@ import t from 'tap';
 import {
   headerValue, parseContactHeader, parseDeltaSeconds, parseDigestAuthorization, parseNameAddr,
   parseSipUri, splitHeaderList, type NameAddr,
-} from '../../lib/register/sip-headers';
+} from '../../lib/register/sip-headers.js';
 
 const TEN_KB = 'a'.repeat(10 * 1024);
 const INSTANCE = '<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>';

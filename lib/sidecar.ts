@@ -2,6 +2,7 @@
 // it is given and owns start-up and staged shutdown.
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
+import { createCallRecorder } from './calls/recorder.js';
 import type { Pool } from './db/pool.js';
 import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js';
 import { ShutdownTimeoutError } from './errors.js';
@@ -51,6 +52,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   if (!config.register.nonceSecret) log.warn('NONCE_SECRET is not set: nonces from this process are valid only here; set it when running several instances');
 
   const bindings = createBindingStore(redis, config.redis.keyPrefix);
+  const recorder = createCallRecorder({ config: config.cdr, prefix: config.redis.keyPrefix, redis, pool, metrics, log, hash, now });
   let accepting = true;
   let inflight = 0;
   const idleWaiters: (() => void)[] = [];
@@ -82,6 +84,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     const t = now();
     await bindings.prune(t);
     metrics.bindingsActive.set(await bindings.countActive(t));
+    await recorder.refreshGauges();
   };
   const http = createHttpServer({ health, metrics, log, beforeScrape: refreshGauges });
   redis.on('ready', () => health.set('redis', true));
@@ -125,6 +128,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       // again and drachtio-server would count it twice in its round-robin.
       const srf = d.srf as Srf;
       srf.use('register', track(srf, false));
+      recorder.subscribe(srf);
+      recorder.start();
       inbound = connectInbound(srf, config.drachtio, log, health);
       if (d.srfListener) {
         const out = d.srfListener as Srf;
@@ -161,6 +166,9 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     for (const t of timers) clearInterval(t);
     await within('finish in-flight REGISTERs', inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)));
     inbound?.disconnect();
+    // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
+    await within('flush CDRs', recorder.flush());
+    await within('stop CDR recorder', recorder.close());
     if (outbound) await within('close outbound listener', outbound.close());
     await within('close HTTP server', http.close());
     // quit() waits for a reply a dead Redis will never send; disconnect() does not.

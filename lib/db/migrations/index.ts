@@ -1,4 +1,5 @@
 import { registrar } from './0001-registrar.js';
+import { cdrs } from './0002-cdrs.js';
 
 export interface Migration {
   readonly version: number;
@@ -7,4 +8,4 @@ export interface Migration {
   readonly up: readonly string[];
 }
 
-export const migrations: readonly Migration[] = [registrar];
+export const migrations: readonly Migration[] = [registrar, cdrs];

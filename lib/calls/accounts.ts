@@ -1,0 +1,120 @@
+// Which account a call leg belongs to, and whether that account opted out of CDRs.
+//
+// Resolution, first match wins:
+//   1. X-Account-Sid of an INVITE our application sent (never trusted from the network)
+//   2. the Request-URI user in phone_numbers (as dialled, then without / with a leading '+')
+//   3. the Request-URI host equal to an account's sip_realm
+//   4. the From host equal to an account's sip_realm
+//
+// Lookups are cached in process for CDR_ACCOUNT_CACHE_MS (at most 5 s), so a change made directly in
+// the database (an opt-out, a number moving) is honoured within that time without a restart.
+// invalidate() drops entries at once (for a pub/sub notification); a lookup already running when
+// invalidate() is called does not repopulate the cache with what it read.
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+
+export interface ResolutionInputs {
+  xAccountSid: string | null;
+  ruriUser: string | null;
+  ruriHost: string | null;
+  fromHost: string | null;
+}
+
+export type ResolutionRule = 'x-account-sid' | 'phone-number' | 'request-uri-realm' | 'from-realm';
+export interface ResolvedAccount { accountSid: string; disableCdrs: boolean; rule: ResolutionRule }
+
+export interface AccountResolver {
+  /** null: no account matches. Rejects when MySQL cannot be asked. */
+  resolve(inputs: ResolutionInputs): Promise<ResolvedAccount | null>;
+  /** Forget what is cached about one account (its opt-out flag, the numbers and realm pointing at it), or everything. */
+  invalidate(accountSid?: string): void;
+}
+
+interface AccountRow { accountSid: string; disableCdrs: boolean }
+interface Entry { value: AccountRow | null; expires: number }
+
+const MAX_ENTRIES = 50_000;
+
+export function createAccountResolver(pool: Pool, o: { cacheMs: number; now: () => number }): AccountResolver {
+  // Keys: 'a:<sid>' the account itself, 'n:<number>' and 'r:<realm>' the account they point to.
+  const cache = new Map<string, Entry>();
+  const inflight = new Map<string, Promise<AccountRow | null>>();
+  let generation = 0;
+
+  const cached = (key: string): Entry | undefined => {
+    const e = cache.get(key);
+    if (e && e.expires > o.now()) return e;
+    if (e) cache.delete(key);
+    return undefined;
+  };
+  const remember = (key: string, value: AccountRow | null, gen: number) => {
+    if (gen !== generation || o.cacheMs === 0) return;
+    if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
+    cache.set(key, { value, expires: o.now() + o.cacheMs });
+    if (value) cache.set(`a:${value.accountSid}`, { value, expires: o.now() + o.cacheMs });
+  };
+
+  /** One query per key at a time: concurrent legs of one number share it. */
+  const lookup = (key: string, query: () => Promise<AccountRow | null>): Promise<AccountRow | null> => {
+    const hit = cached(key);
+    if (hit) return Promise.resolve(hit.value);
+    const running = inflight.get(key);
+    if (running) return running;
+    const gen = generation;
+    const p = query().then((value) => {
+      remember(key, value, gen);
+      return value;
+    }).finally(() => inflight.delete(key));
+    inflight.set(key, p);
+    return p;
+  };
+
+  const first = (rows: RowDataPacket[]): AccountRow | null =>
+    rows[0] ? { accountSid: String(rows[0].account_sid), disableCdrs: Boolean(Number(rows[0].disable_cdrs)) } : null;
+
+  const byAccount = (sid: string) => lookup(`a:${sid}`, async () => {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT account_sid, disable_cdrs FROM accounts WHERE account_sid = ?', [sid]);
+    return first(rows);
+  });
+  const byNumber = (user: string) => lookup(`n:${user}`, async () => {
+    const variants = [...new Set([user, user.replace(/^\+/, ''), user.startsWith('+') ? user : `+${user}`])];
+    const [rows] = await pool.query<RowDataPacket[]>(
+      `SELECT n.number, a.account_sid, a.disable_cdrs FROM phone_numbers n JOIN accounts a ON a.account_sid = n.account_sid
+        WHERE n.number IN (?)`, [variants]);
+    // As dialled first, then the variants in order.
+    rows.sort((x, y) => variants.indexOf(String(x.number)) - variants.indexOf(String(y.number)));
+    return first(rows);
+  });
+  const byRealm = (host: string) => lookup(`r:${host}`, async () => {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT account_sid, disable_cdrs FROM accounts WHERE sip_realm = ?', [host]);
+    return first(rows);
+  });
+
+  return {
+    async resolve(i) {
+      const steps: [ResolutionRule, string | null, (k: string) => Promise<AccountRow | null>][] = [
+        ['x-account-sid', i.xAccountSid, byAccount],
+        ['phone-number', i.ruriUser, byNumber],
+        ['request-uri-realm', i.ruriHost?.toLowerCase() ?? null, byRealm],
+        ['from-realm', i.fromHost?.toLowerCase() ?? null, byRealm],
+      ];
+      for (const [rule, key, find] of steps) {
+        if (!key) continue;
+        const found = await find(key);
+        if (!found) continue;
+        // The opt-out flag is read through its own cache entry, so it is never older than cacheMs.
+        const account = await byAccount(found.accountSid);
+        if (account) return { accountSid: account.accountSid, disableCdrs: account.disableCdrs, rule };
+      }
+      return null;
+    },
+
+    invalidate(accountSid) {
+      generation++;
+      if (accountSid === undefined) {
+        cache.clear();
+        return;
+      }
+      for (const [key, e] of cache) if (e.value?.accountSid === accountSid || key === `a:${accountSid}`) cache.delete(key);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// A stop event ends a leg: wait briefly for the leg's other events (another instance may still be
+// recording them), resolve the account, apply the opt-out as it is when the leg ends, then hand the
+// row to the spool and delete the leg in one atomic step (correlate.finish).
+import type { Hasher, Logger } from '../log.js';
+import type { CdrSkipReason, Metrics } from '../metrics.js';
+import type { AccountResolver, ResolvedAccount } from './accounts.js';
+import type { CallState, LegState } from './correlate.js';
+import { DIALOG_ENDING_REASONS, type CdrEvent } from './event.js';
+import { buildRow, resolutionInputs } from './row.js';
+import type { Spool } from './spool.js';
+
+export type StopEvent = Extract<CdrEvent, { type: 'stop' }>;
+
+/**
+ * drachtio-server deals one call's events round-robin to the instances, so a leg's attempt (or
+ * start) can be recorded a moment after its stop reaches another instance. The stop waits up to
+ * the sum of these delays for them before concluding the attempt is missing.
+ */
+export const STOP_WAIT_MS: readonly number[] = [25, 75, 150, 250, 500, 1000];
+export const RESOLVE_TIMEOUT_MS = 1500;
+// A leg changes at most once per attempt source and start role (six flags), so this always suffices.
+const MAX_CHANGED_RETRIES = 10;
+
+export interface StopDeps {
+  calls: CallState;
+  spool: Spool;
+  accounts: AccountResolver;
+  metrics: Metrics;
+  log: Logger;
+  hash: Hasher;
+  onSpooled(): void;
+  waitMs?: readonly number[];
+}
+
+type Decision = { kind: 'record'; account: ResolvedAccount } | { kind: 'deferred' } | { kind: 'skip'; reason: CdrSkipReason; accountSid?: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void> {
+  const { calls, spool, accounts, metrics, log, hash } = d;
+  const waits = d.waitMs ?? STOP_WAIT_MS;
+  const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
+  let fullSince = 0;
+  let fullDropped = 0;
+
+  const decide = async (state: LegState): Promise<Decision> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const account = await Promise.race([
+        accounts.resolve(resolutionInputs(state)),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('account lookup timed out')), RESOLVE_TIMEOUT_MS); }),
+      ]);
+      if (!account) return { kind: 'skip', reason: 'unknown_account' };
+      if (account.disableCdrs) return { kind: 'skip', reason: 'opted_out', accountSid: account.accountSid };
+      return { kind: 'record', account };
+    } catch {
+      // MySQL cannot answer now: spool the row unresolved; the writer resolves it (and applies the
+      // opt-out) when MySQL is back, so nothing is lost and nothing is kept for an opted-out account.
+      return { kind: 'deferred' };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return async function onStop(ev) {
+    const leg = hash(ev.callId);
+    let waited = 0;
+    let changed = 0;
+    for (;;) {
+      const { done, state } = await calls.read(ev.callId);
+      if (done) return skip('duplicate');
+      const attempted = state !== null && state.attemptedAt !== null;
+      const startPending = attempted && state.answeredAt === null && DIALOG_ENDING_REASONS.has(ev.reason);
+      if ((!attempted || startPending) && waited < waits.length) {
+        await sleep(waits[waited++]);
+        continue;
+      }
+      if (!state) {
+        log.warn({ leg, reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
+        return skip('stop_without_attempt');
+      }
+      if (state.attemptedAt === null) {
+        // A start arrived but the attempt never did: nothing to build a row from; remove what we hold.
+        const r = await calls.finish(ev.callId, state.version, null, spool);
+        if (r === 'changed' && ++changed <= MAX_CHANGED_RETRIES) continue;
+        log.warn({ leg, reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
+        return skip('stop_without_attempt');
+      }
+
+      const decision = await decide(state);
+      const row = decision.kind === 'skip'
+        ? null
+        : buildRow({ ...state, attemptedAt: state.attemptedAt }, ev, decision.kind === 'record' ? decision.account.accountSid : null);
+      const result = await calls.finish(ev.callId, state.version, row && JSON.stringify(row), spool);
+      switch (result) {
+        case 'changed':
+          // Another event for the leg landed meanwhile: build the row again from the new state.
+          if (++changed <= MAX_CHANGED_RETRIES) continue;
+          return skip('duplicate');
+        case 'missing':
+        case 'duplicate':
+          return skip('duplicate'); // another instance finished it first
+        case 'dropped':
+          if (decision.kind === 'skip') {
+            if (decision.reason === 'unknown_account') log.info({ leg, direction: state.direction }, 'no account for call leg; no CDR');
+            else log.debug({ leg, account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
+            return skip(decision.reason);
+          }
+          return;
+        case 'full':
+          fullDropped++;
+          if (Date.now() - fullSince > 10_000) {
+            log.error({ dropped: fullDropped, spoolMax: spool.max }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
+            fullSince = Date.now();
+            fullDropped = 0;
+          }
+          return skip('spool_full');
+        case 'spooled':
+          if (decision.kind === 'deferred') log.debug({ leg }, 'CDR spooled; account resolved when MySQL answers');
+          d.onSpooled();
+          return;
+      }
+    }
+  };
+}

@@ -1,0 +1,178 @@
+// Moves finished rows from the Redis spool into `cdrs`: one instance at a time (the spool lock),
+// one multi-row INSERT IGNORE per batch of up to CDR_BATCH_SIZE, every CDR_FLUSH_MS or as soon as a
+// full batch is waiting. At-least-once (a crash between INSERT and LTRIM re-inserts the batch) and the
+// unique key (sip_callid, attempted_at) make it exactly one row. While MySQL is down rows stay in
+// the spool, which survives restarts; they are written when it answers again.
+import type { Pool, ResultSetHeader } from 'mysql2/promise';
+import type { Config } from '../../config/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { AccountResolver } from './accounts.js';
+import { CDR_COLUMNS, parseSpoolRow, toSqlValues, type SqlValue } from './row.js';
+import type { Spool } from './spool.js';
+
+export const LOCK_TTL_MS = 15_000;
+
+export type PassResult = 'empty' | 'drained' | 'not_owner' | 'lost_lock' | 'failed';
+
+export interface Writer {
+  start(): void;
+  /** A row was spooled: write early once a full batch is waiting. */
+  noteSpooled(): void;
+  /** One pass: write batches until the spool is empty or a batch is short. */
+  pass(): Promise<PassResult>;
+  /** Writes every spooled row now (as far as MySQL and the lock allow). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface WriterDeps {
+  spool: Spool;
+  pool: Pool;
+  accounts: AccountResolver;
+  metrics: Metrics;
+  log: Logger;
+  config: Config['cdr'];
+  /** This instance's lock id. */
+  owner: string;
+}
+
+const INSERT = `INSERT IGNORE INTO cdrs (${CDR_COLUMNS.join(', ')}) VALUES ?`;
+
+/** Errors that belong to one row's data, not to the connection or the server's state. */
+const isDataError = (err: unknown) => /^(22|23)/.test(String((err as { sqlState?: unknown }).sqlState ?? ''));
+
+export function createWriter(d: WriterDeps): Writer {
+  const { spool, pool, accounts, metrics, log, config, owner } = d;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<PassResult> | null = null;
+  let again = false;
+  let spooledSincePass = 0;
+  let closed = false;
+  let failing = false;
+
+  const insert = async (values: SqlValue[][]): Promise<{ written: number; refused: number }> => {
+    const end = metrics.cdrBatchDuration.startTimer();
+    try {
+      const [res] = await pool.query<ResultSetHeader>(INSERT, [values]);
+      end();
+      return { written: res.affectedRows, refused: 0 };
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+    }
+    // One row the server refuses must not hold back the others: retry them one by one.
+    let written = 0;
+    let refused = 0;
+    for (const v of values) {
+      try {
+        const [res] = await pool.query<ResultSetHeader>(INSERT, [[v]]);
+        written += res.affectedRows;
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        refused++;
+        log.error({ err: (err as { code?: string }).code, sqlState: (err as { sqlState?: string }).sqlState }, 'MySQL refused a CDR row; dropped');
+      }
+    }
+    end();
+    return { written, refused };
+  };
+
+  const writeBatch = async (batch: string[]): Promise<boolean> => {
+    const values: SqlValue[][] = [];
+    const skipped = { invalid: 0, opted_out: 0, unknown_account: 0 };
+    for (const json of batch) {
+      const row = parseSpoolRow(json);
+      if (!row) {
+        skipped.invalid++;
+        continue;
+      }
+      let sid = row.accountSid;
+      if (sid === null) {
+        // The leg ended while MySQL was unreachable: resolve and apply the opt-out now.
+        const acct = await accounts.resolve(row.resolve!);
+        if (!acct) { skipped.unknown_account++; continue; }
+        if (acct.disableCdrs) { skipped.opted_out++; continue; }
+        sid = acct.accountSid;
+      }
+      values.push(toSqlValues(row, sid));
+    }
+    const { written, refused } = values.length ? await insert(values) : { written: 0, refused: 0 };
+    const trimmed = await spool.trim(owner, LOCK_TTL_MS, batch);
+    if (trimmed !== 'trimmed') return false;
+    metrics.cdrsWritten.inc(written);
+    skipped.invalid += refused;
+    const duplicates = values.length - written - refused;
+    for (const [reason, n] of Object.entries(skipped)) if (n) metrics.cdrsSkipped.inc({ reason: reason as keyof typeof skipped }, n);
+    if (duplicates > 0) metrics.cdrsSkipped.inc({ reason: 'duplicate' }, duplicates);
+    if (skipped.invalid) log.error({ rows: skipped.invalid }, 'unreadable or refused CDR rows dropped from the spool');
+    return true;
+  };
+
+  const doPass = async (): Promise<PassResult> => {
+    spooledSincePass = 0;
+    try {
+      if (!(await spool.lock(owner, LOCK_TTL_MS))) return 'not_owner';
+      for (;;) {
+        const batch = await spool.head(config.batchSize);
+        if (batch.length === 0) return done('empty');
+        if (!(await writeBatch(batch))) return done('lost_lock');
+        if (batch.length < config.batchSize) return done('drained');
+      }
+    } catch (err) {
+      if (!failing) {
+        failing = true;
+        const depth = await spool.depth().catch(() => null);
+        log.error({ err: (err as Error).message, spooled: depth }, 'cannot write CDRs to MySQL; rows stay in the Redis spool and are retried');
+      }
+      return 'failed';
+    }
+  };
+  const done = (r: PassResult): PassResult => {
+    if (failing) log.info('CDR writes to MySQL resumed');
+    failing = false;
+    spool.depth().then((n) => metrics.cdrSpoolDepth.set(n), () => undefined);
+    return r;
+  };
+
+  const pass = (): Promise<PassResult> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = doPass().finally(() => {
+      running = null;
+      if (again && !closed) {
+        again = false;
+        void pass();
+      }
+    });
+    return running;
+  };
+
+  return {
+    start() {
+      if (timer || closed) return;
+      timer = setInterval(() => { void pass(); }, config.flushMs);
+      timer.unref();
+    },
+    noteSpooled() {
+      if (++spooledSincePass >= config.batchSize && !closed) void pass();
+    },
+    pass,
+    async flush() {
+      if (running) await running;
+      for (let i = 0; i < 1000; i++) {
+        const r = await pass();
+        if (r !== 'lost_lock') return;
+      }
+    },
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      timer = null;
+      if (running) await running;
+      // Let another instance take over at once rather than after the lock expires (best effort).
+      await Promise.race([spool.release(owner).catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    },
+  };
+}

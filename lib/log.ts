@@ -6,18 +6,26 @@ import type { Config } from '../config/index.js';
 export type Logger = pino.Logger;
 
 /**
- * Secrets are always censored, whatever the level. Paths cover both header spellings
- * drachtio-srf may hand us (as sent, or lower-cased).
+ * Keys whose value is always censored, whatever the level: credentials, digests and
+ * their parts, nonces, tokens, keys, and URLs (MYSQL_URL may carry a password). Header names
+ * come in both spellings drachtio-srf may hand us (as sent, or lower-cased).
  */
-export const REDACT_PATHS = [
-  'password', '*.password', 'secret', '*.secret', 'token', '*.token',
-  'nonce', '*.nonce', 'cnonce', '*.cnonce', 'response', '*.response', 'ha1', '*.ha1',
-  'ha1_md5', '*.ha1_md5', 'ha1_sha256', '*.ha1_sha256',
-  'authorization', '*.authorization', 'Authorization', '*.Authorization',
-  'proxy-authorization', '*["proxy-authorization"]', '*["Proxy-Authorization"]',
-  'headers.authorization', 'headers.Authorization',
-  'url', '*.url',
-];
+export const SECRET_KEYS = [
+  'password', 'secret', 'token', 'access_token', 'nonce', 'cnonce', 'response', 'digest',
+  'ha1', 'ha1_md5', 'ha1_sha256',
+  'authorization', 'Authorization', 'proxy-authorization', 'Proxy-Authorization',
+  'url', 'nonceSecret', 'hashKey',
+] as const;
+
+/**
+ * Each secret key at the top of a log object, one level down (`headers.authorization`)
+ * and two levels down (`req.headers.authorization`, `items[0].password`).
+ */
+export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => {
+  const plain = /^[A-Za-z_$][\w$]*$/.test(k);
+  const child = plain ? `.${k}` : `["${k}"]`;
+  return [plain ? k : child, `*${child}`, `*.*${child}`];
+});
 
 export function createLogger(config: Config['log'], destination?: pino.DestinationStream): Logger {
   return pino(

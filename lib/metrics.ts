@@ -8,7 +8,7 @@ export const REGISTER_RESULTS = [
 export type RegisterResult = (typeof REGISTER_RESULTS)[number];
 
 export const CDR_EVENT_TYPES = ['attempt', 'start', 'stop'] as const;
-export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt'] as const;
+export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt', 'spool_full', 'redis_unavailable'] as const;
 export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
 export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
@@ -102,6 +102,12 @@ export function createMetrics(version: string) {
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
   m.buildInfo.set({ version }, 1);
   client.collectDefaultMetrics({ register: registry, prefix: p });
+  // prom-client's default set includes three gauges named *_total, which Prometheus
+  // reserves for counters (promtool check metrics flags them); the same numbers are in
+  // nodejs_active_{handles,requests,resources}, by type.
+  for (const g of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`${p}nodejs_${g}`);
+  }
   return m;
 }
 

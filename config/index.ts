@@ -3,6 +3,7 @@ import { ConfigError } from '../lib/errors.js';
 import { createReader } from './read.js';
 
 export const POLICY_MAX_IP_RETENTION_SECONDS = 3600;
+export const POLICY_MAX_CDR_RETENTION_DAYS = 30;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -38,6 +39,13 @@ export interface Config {
     readonly callStateTtlSeconds: number;
     readonly accountCacheMs: number;
   };
+  readonly privacy: {
+    readonly retentionDays: number;
+    readonly retentionIntervalSeconds: number;
+    readonly auditIntervalSeconds: number;
+    /** null: the admin API is off. */
+    readonly adminToken: string | null;
+  };
   readonly shutdownTimeoutMs: number;
 }
 
@@ -59,6 +67,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const defaultExpires = r.int('REGISTER_DEFAULT_EXPIRES', 3600, { min: 1 });
   if (minExpires > maxExpires) r.problem('REGISTER_MIN_EXPIRES', `must not exceed REGISTER_MAX_EXPIRES (${minExpires} > ${maxExpires})`);
+
+  const retentionDays = r.int('CDR_RETENTION_DAYS', POLICY_MAX_CDR_RETENTION_DAYS, { min: 1 });
+  if (retentionDays > POLICY_MAX_CDR_RETENTION_DAYS) {
+    r.problem('CDR_RETENTION_DAYS', `must be at most ${POLICY_MAX_CDR_RETENTION_DAYS}: the privacy policy retains usage data ` +
+      `"for 30 days from the time it is created" (got ${retentionDays})`);
+  }
+  const adminToken = r.str('ADMIN_TOKEN', '');
+  if (adminToken !== '' && adminToken.length < 16) r.problem('ADMIN_TOKEN', 'must be at least 16 characters when set');
 
   const config: Config = {
     drachtio: {
@@ -97,6 +113,12 @@ export function loadConfig(env: Env = process.env): Config {
       spoolMax: r.int('CDR_SPOOL_MAX', 100_000, { min: 1, max: 10_000_000 }),
       callStateTtlSeconds: r.int('CDR_CALL_STATE_TTL_SECONDS', 86_400, { min: 60, max: 7 * 86_400 }),
       accountCacheMs: r.int('CDR_ACCOUNT_CACHE_MS', 2000, { min: 0, max: 5000 }),
+    },
+    privacy: {
+      retentionDays,
+      retentionIntervalSeconds: r.int('RETENTION_INTERVAL_SECONDS', 3600, { min: 10, max: 86_400 }),
+      auditIntervalSeconds: r.int('AUDIT_INTERVAL_SECONDS', 3600, { min: 0, max: 7 * 86_400 }),
+      adminToken: adminToken === '' ? null : adminToken,
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
   };

@@ -36,3 +36,15 @@ export function createRedis(config: Config['redis'], log: Logger): Redis {
   redis.on('close', () => markDown('connection closed'));
   return redis;
 }
+
+/** Every key matching `match`, by SCAN (never KEYS): fine for admin work, not for a hot path. */
+export async function scanKeys(redis: Redis, match: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}

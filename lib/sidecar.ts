@@ -7,7 +7,7 @@ import type { Pool } from './db/pool.js';
 import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js';
 import { ShutdownTimeoutError } from './errors.js';
 import { createHealth } from './health.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, type Route } from './http/server.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createAuthenticator } from './register/authenticate.js';
@@ -17,6 +17,7 @@ import { createAuthGuard } from './register/guard.js';
 import { createRegisterHandler } from './register/handler.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
+import { createLifecycle } from './privacy/lifecycle.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
 import { randomBytes } from 'node:crypto';
 
@@ -52,7 +53,15 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   if (!config.register.nonceSecret) log.warn('NONCE_SECRET is not set: nonces from this process are valid only here; set it when running several instances');
 
   const bindings = createBindingStore(redis, config.redis.keyPrefix);
+  const credentials = createCredentialStore(pool, config.register.credentialCacheMs, now);
   const recorder = createCallRecorder({ config: config.cdr, prefix: config.redis.keyPrefix, redis, pool, metrics, log, hash, now });
+  const lifecycle = createLifecycle({
+    config, redis, pool, bindings, recorder, metrics, log, hash, now,
+    onAccountChange: (sid) => {
+      recorder.accounts.invalidate(sid);
+      credentials.forget();
+    },
+  });
   let accepting = true;
   let inflight = 0;
   const idleWaiters: (() => void)[] = [];
@@ -60,7 +69,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     config: config.register,
     bindings,
     auth: createAuthenticator({
-      credentials: createCredentialStore(pool, config.register.credentialCacheMs, now),
+      credentials,
       nonces: createNonceService({ secret: nonceSecret, lifetimeSeconds: config.register.nonceLifetimeSeconds, now }),
       now,
     }),
@@ -85,8 +94,10 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     await bindings.prune(t);
     metrics.bindingsActive.set(await bindings.countActive(t));
     await recorder.refreshGauges();
+    if (health.isUp('mysql')) await lifecycle.measure();
   };
-  const http = createHttpServer({ health, metrics, log, beforeScrape: refreshGauges });
+  const routes: Route[] = [];
+  const http = createHttpServer({ health, metrics, log, beforeScrape: refreshGauges, routes });
   redis.on('ready', () => health.set('redis', true));
   redis.on('close', () => health.set('redis', false));
   redis.on('end', () => health.set('redis', false));
@@ -119,6 +130,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       health.set('mysql', true);
+      await lifecycle.start();
+      if (lifecycle.route) routes.push(lifecycle.route);
       timers.push(setInterval(pingMysql, 5000).unref());
       timers.push(setInterval(() => {
         refreshGauges().catch((err: Error) => log.warn({ err: err.message }, 'binding index prune failed'));
@@ -169,6 +182,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
     await within('flush CDRs', recorder.flush());
     await within('stop CDR recorder', recorder.close());
+    await within('stop lifecycle timers', lifecycle.close());
     if (outbound) await within('close outbound listener', outbound.close());
     await within('close HTTP server', http.close());
     // quit() waits for a reply a dead Redis will never send; disconnect() does not.

@@ -83,6 +83,10 @@ export interface CallState {
   countInFlight(now: number): Promise<number>;
   /** Every leg in flight, for the audit and erasure (bounded by `limit`). */
   listInFlight(now: number, limit?: number): Promise<LegState[]>;
+  /** Forgets a leg in flight without a row (erasure); true when there was one. */
+  discard(callId: string): Promise<boolean>;
+  /** Whether a key holds a leg in flight (it may carry the far end's address, as its CDR will). */
+  isLegKey(key: string): boolean;
 }
 
 type Run = (...args: (string | number)[]) => Promise<string>;
@@ -160,6 +164,14 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
       const res = (await p.exec()) ?? [];
       return res.map(([, h]) => h as Record<string, string>).filter((h) => h && h.v).map(toState);
     },
+
+    async discard(callId) {
+      const id = legId(callId);
+      const res = await redis.multi().del(legKey(id)).zrem(indexKey, id).exec();
+      return Number(res?.[0]?.[1] ?? 0) === 1;
+    },
+
+    isLegKey: (key) => key.startsWith(`${prefix}cdr:leg:`),
   };
 }
 

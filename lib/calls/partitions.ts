@@ -5,10 +5,10 @@
 // takes the named lock; a gap left while no daemon ran becomes one partition ending yesterday.
 // The retention purge drops whole partitions whose day is past the retention period.
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { LOCKS, withNamedLock } from '../db/locks.js';
 import { DAY_MS } from './event.js';
 import { sqlDateTime } from './row.js';
 
-export const PARTITION_LOCK = 'sip_sidecar_cdr_partitions';
 export const MAX_PARTITION = 'pmax';
 
 export interface PartitionSpec { name: string; lessThan: number }
@@ -48,27 +48,19 @@ export async function listPartitions(pool: Pool | { query: Pool['query'] }): Pro
 
 /** Adds the missing day partitions; returns their names ([] when none were needed or the table is not partitioned). */
 export async function ensurePartitions(pool: Pool, now: number, o = { behindDays: 1, aheadDays: 7 }): Promise<string[]> {
-  const conn = await pool.getConnection();
-  try {
-    const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 10) AS ok', [PARTITION_LOCK]);
-    if (lock?.ok !== 1) return [];
-    try {
-      const parts = await listPartitions(conn as unknown as Pool);
-      if (!parts) return [];
-      const bounds = parts.filter((p) => p.lessThan !== null).map((p) => p.lessThan as number);
-      const plan = planPartitions(bounds, now, o);
-      if (plan.length === 0) return [];
-      const defs = plan.map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${sqlDateTime(p.lessThan).slice(0, 19)}')`);
-      if (parts.some((p) => p.name === MAX_PARTITION)) {
-        await conn.query(`ALTER TABLE cdrs REORGANIZE PARTITION ${MAX_PARTITION} INTO (${defs.join(', ')}, PARTITION ${MAX_PARTITION} VALUES LESS THAN (MAXVALUE))`);
-      } else {
-        await conn.query(`ALTER TABLE cdrs ADD PARTITION (${defs.join(', ')})`);
-      }
-      return plan.map((p) => p.name);
-    } finally {
-      await conn.query('SELECT RELEASE_LOCK(?)', [PARTITION_LOCK]);
+  const r = await withNamedLock(pool, LOCKS.partitions, 10, async (conn) => {
+    const parts = await listPartitions(conn as unknown as Pool);
+    if (!parts) return [];
+    const bounds = parts.filter((p) => p.lessThan !== null).map((p) => p.lessThan as number);
+    const plan = planPartitions(bounds, now, o);
+    if (plan.length === 0) return [];
+    const defs = plan.map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${sqlDateTime(p.lessThan).slice(0, 19)}')`);
+    if (parts.some((p) => p.name === MAX_PARTITION)) {
+      await conn.query(`ALTER TABLE cdrs REORGANIZE PARTITION ${MAX_PARTITION} INTO (${defs.join(', ')}, PARTITION ${MAX_PARTITION} VALUES LESS THAN (MAXVALUE))`);
+    } else {
+      await conn.query(`ALTER TABLE cdrs ADD PARTITION (${defs.join(', ')})`);
     }
-  } finally {
-    conn.release();
-  }
+    return plan.map((p) => p.name);
+  });
+  return r.locked ? r.value : [];
 }

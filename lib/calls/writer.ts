@@ -3,7 +3,8 @@
 // full batch is waiting. At-least-once (a crash between INSERT and LTRIM re-inserts the batch) and the
 // unique key (sip_callid, attempted_at) make it exactly one row. While MySQL is down rows stay in
 // the spool, which survives restarts; they are written when it answers again.
-import type { Pool, ResultSetHeader } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import { LOCKS, withNamedLock } from '../db/locks.js';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -51,10 +52,10 @@ export function createWriter(d: WriterDeps): Writer {
   let closed = false;
   let failing = false;
 
-  const insert = async (values: SqlValue[][]): Promise<{ written: number; refused: number }> => {
+  const insert = async (conn: PoolConnection, values: SqlValue[][]): Promise<{ written: number; refused: number }> => {
     const end = metrics.cdrBatchDuration.startTimer();
     try {
-      const [res] = await pool.query<ResultSetHeader>(INSERT, [values]);
+      const [res] = await conn.query<ResultSetHeader>(INSERT, [values]);
       end();
       return { written: res.affectedRows, refused: 0 };
     } catch (err) {
@@ -65,7 +66,7 @@ export function createWriter(d: WriterDeps): Writer {
     let refused = 0;
     for (const v of values) {
       try {
-        const [res] = await pool.query<ResultSetHeader>(INSERT, [[v]]);
+        const [res] = await conn.query<ResultSetHeader>(INSERT, [[v]]);
         written += res.affectedRows;
       } catch (err) {
         if (!isDataError(err)) throw err;
@@ -77,7 +78,7 @@ export function createWriter(d: WriterDeps): Writer {
     return { written, refused };
   };
 
-  const writeBatch = async (batch: string[]): Promise<boolean> => {
+  const writeBatch = async (conn: PoolConnection, batch: string[]): Promise<boolean> => {
     const values: SqlValue[][] = [];
     const skipped = { invalid: 0, opted_out: 0, unknown_account: 0 };
     for (const json of batch) {
@@ -96,7 +97,7 @@ export function createWriter(d: WriterDeps): Writer {
       }
       values.push(toSqlValues(row, sid));
     }
-    const { written, refused } = values.length ? await insert(values) : { written: 0, refused: 0 };
+    const { written, refused } = values.length ? await insert(conn, values) : { written: 0, refused: 0 };
     const trimmed = await spool.trim(owner, LOCK_TTL_MS, batch);
     if (trimmed !== 'trimmed') return false;
     metrics.cdrsWritten.inc(written);
@@ -113,10 +114,16 @@ export function createWriter(d: WriterDeps): Writer {
     try {
       if (!(await spool.lock(owner, LOCK_TTL_MS))) return 'not_owner';
       for (;;) {
-        const batch = await spool.head(config.batchSize);
-        if (batch.length === 0) return done('empty');
-        if (!(await writeBatch(batch))) return done('lost_lock');
-        if (batch.length < config.batchSize) return done('drained');
+        // The batch is read and written under the MySQL lock an erasure also takes, so a row
+        // erased from the spool can never be inserted after the erasure deleted its account's rows.
+        const r = await withNamedLock(pool, LOCKS.cdrWrite, 30, async (conn) => {
+          const batch = await spool.head(config.batchSize);
+          if (batch.length === 0) return 'empty';
+          if (!(await writeBatch(conn, batch))) return 'lost_lock';
+          return batch.length < config.batchSize ? 'drained' : 'more';
+        });
+        if (!r.locked) throw new Error(`MySQL lock ${LOCKS.cdrWrite} stayed taken for 30 s`);
+        if (r.value !== 'more') return done(r.value);
       }
     } catch (err) {
       if (!failing) {

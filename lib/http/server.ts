@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Health } from '../health.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { sendError, sendJson } from './respond.js';
 
 export interface HttpServer {
   listen(host: string, port: number): Promise<number>;
@@ -15,14 +16,12 @@ export type Route = (req: http.IncomingMessage, res: http.ServerResponse, url: U
 
 export function createHttpServer(o: { health: Health; metrics: Metrics; log: Logger; beforeScrape?: () => Promise<void>; routes?: Route[] }): HttpServer {
   let draining = false;
-  const json = (res: http.ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  };
+  const json = sendJson;
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
       o.log.error({ err: err.message, path: req.url?.split('?')[0] }, 'HTTP request failed');
-      if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
       else res.destroy();
     });
   });
@@ -45,7 +44,7 @@ export function createHttpServer(o: { health: Health; metrics: Metrics; log: Log
       return;
     }
     for (const route of o.routes ?? []) if (await route(req, res, url)) return;
-    json(res, 404, { error: { code: 'not_found', message: `no route for ${req.method} ${url.pathname}` } });
+    sendError(res, 404, 'not_found', `no route for ${req.method} ${url.pathname}`);
   }
 
   return {

@@ -10,6 +10,7 @@
 // hour at most after its own last REGISTER, whatever the other devices of the AOR do.
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { scanKeys } from '../redis.js';
 
 export const MAX_BINDINGS_PER_AOR = 10;
 
@@ -91,6 +92,10 @@ export interface BindingStore {
   removeAccount(accountSid: string): Promise<number>;
   /** Index members whose binding expired; keeps the gauge exact. */
   prune(now: number): Promise<number>;
+  /** Every binding key with its remaining TTL in ms (-1: none), for the audit. */
+  inspect(): AsyncIterable<{ key: string; pttl: number; sourceAddress: string | null }>;
+  /** Whether a key is one of the binding keys, the only place a device IP may be. */
+  isBindingKey(key: string): boolean;
 }
 
 export function createBindingStore(redis: Redis, prefix: string): BindingStore {
@@ -152,16 +157,20 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
     async prune(now) {
       return redis.zremrangebyscore(allKey, '-inf', now);
     },
+    async *inspect() {
+      for (const key of await scanKeys(redis, `${prefix}bind:*`)) {
+        const [[, pttl], [, raw]] = (await redis.multi().pttl(key).get(key).exec()) as [[null, number], [null, string | null]];
+        if (raw === null) continue;
+        let sourceAddress: string | null = null;
+        try {
+          sourceAddress = (JSON.parse(raw) as Binding).sourceAddress;
+        } catch (err) {
+          // Not ours to judge here: the audit reports the TTL, the IP scan reads the raw value.
+          if (!(err instanceof SyntaxError)) throw err;
+        }
+        yield { key, pttl, sourceAddress };
+      }
+    },
+    isBindingKey: (key) => key.startsWith(`${prefix}bind:`),
   };
-}
-
-async function scanKeys(redis: Redis, match: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
 }

@@ -30,6 +30,7 @@ export const cdrs: Migration = {
       PRIMARY KEY (cdr_id, attempted_at),
       UNIQUE KEY uk_cdrs_callid (sip_callid, attempted_at),
       KEY ix_cdrs_account_attempted (account_sid, attempted_at),
+      KEY ix_cdrs_attempted (attempted_at),
       KEY ix_cdrs_from_user (from_user, attempted_at),
       KEY ix_cdrs_to_user (to_user, attempted_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci

@@ -1,5 +1,6 @@
 import { registrar } from './0001-registrar.js';
 import { cdrs } from './0002-cdrs.js';
+import { privacy } from './0003-privacy.js';
 
 export interface Migration {
   readonly version: number;
@@ -8,4 +9,4 @@ export interface Migration {
   readonly up: readonly string[];
 }
 
-export const migrations: readonly Migration[] = [registrar, cdrs];
+export const migrations: readonly Migration[] = [registrar, cdrs, privacy];

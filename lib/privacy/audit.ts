@@ -1,0 +1,131 @@
+// Inspects the live stores and reports every breach of the privacy promises:
+//   binding_ttl         a binding key without TTL, or with one above the policy's hour
+//   ip_outside_binding  an IP address in a Redis key or MySQL row where none may be
+//                       (allowed: binding keys, call legs in flight and their spooled rows, cdrs.remote_host)
+//   cdr_past_retention  a CDR attempted more than CDR_RETENTION_DAYS ago
+//   cdr_while_opted_out a CDR of a leg that ended while its account had been opted out for over
+//                       OPT_OUT_GRACE_MS (the opt-out applies to legs by the moment they end)
+//   sip_body_stored     SDP or a SIP message anywhere in Redis or MySQL
+// Findings name where, never what: a key family and a hash, or a table and a row id.
+import type { Redis } from 'ioredis';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
+import type { Hasher } from '../log.js';
+import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
+import { scanKeys } from '../redis.js';
+
+/** A CDR may land this long after an opt-out: the resolution cache's worst case (issue: within 5 s). */
+export const OPT_OUT_GRACE_MS = 5000;
+const SAMPLES = 5;
+
+const IPV4 = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])/;
+const IPV6 = /(?<![0-9a-f:])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{0,4}::[0-9a-f]{0,4}(?::[0-9a-f]{1,4}){0,5})(?![0-9a-f:])/i;
+const SIP_BODY = /(?:^|[\r\n])v=0\r?\n|m=(?:audio|video|application|image) \d+|SIP\/2\.0[ /]/;
+const SQL_SIP_BODY = '(^|[\\r\\n])v=0\\r?\\n|m=(audio|video|application|image) [0-9]+|SIP/2\\.0[ /]';
+
+export const hasIp = (s: string) => IPV4.test(s) || IPV6.test(s);
+export const hasSipBody = (s: string) => SIP_BODY.test(s);
+
+export interface AuditReport {
+  ok: boolean;
+  at: string;
+  checks: Record<AuditCheck, { breaches: number; samples: string[] }>;
+}
+
+export interface AuditDeps {
+  redis: Redis;
+  pool: Pool;
+  prefix: string;
+  hash: Hasher;
+  retentionDays: number;
+  bindings: { inspect(): AsyncIterable<{ key: string; pttl: number }>; isBindingKey(key: string): boolean };
+  /** Keys that may hold a far end's IP because they carry CDR data in flight. */
+  isCallDataKey(key: string): boolean;
+  now?: () => number;
+}
+
+export async function runAudit(d: AuditDeps): Promise<AuditReport> {
+  const now = d.now ?? Date.now;
+  const checks = Object.fromEntries(AUDIT_CHECKS.map((c) => [c, { breaches: 0, samples: [] as string[] }])) as AuditReport['checks'];
+  const breach = (check: AuditCheck, where: string, n = 1) => {
+    checks[check].breaches += n;
+    if (checks[check].samples.length < SAMPLES) checks[check].samples.push(where);
+  };
+  const keyRef = (key: string) => {
+    const family = key.slice(d.prefix.length).split(':').slice(0, 2).filter((p) => !/[^a-z-]/.test(p)).join(':');
+    return `redis ${family || 'key'} #${d.hash(key)}`;
+  };
+
+  for await (const b of d.bindings.inspect()) {
+    if (b.pttl === -1 || b.pttl > POLICY_MAX_IP_RETENTION_SECONDS * 1000) breach('binding_ttl', keyRef(b.key));
+  }
+  for (const key of await scanKeys(d.redis, `${d.prefix}*`)) {
+    for (const text of await keyTexts(d.redis, key)) {
+      if (hasSipBody(text)) { breach('sip_body_stored', keyRef(key)); break; }
+    }
+    if (d.bindings.isBindingKey(key) || d.isCallDataKey(key)) continue;
+    for (const text of [key, ...(await keyTexts(d.redis, key))]) {
+      if (hasIp(text)) { breach('ip_outside_binding', keyRef(key)); break; }
+    }
+  }
+  await auditMysql(d, now(), breach);
+  return { ok: AUDIT_CHECKS.every((c) => checks[c].breaches === 0), at: new Date(now()).toISOString(), checks };
+}
+
+async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, where: string, n?: number) => void) {
+  const [tables] = await d.pool.query<RowDataPacket[]>(
+    `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`);
+  for (const { t } of tables as { t: string }[]) {
+    if (t === 'cdrs') continue;
+    const [rows] = await d.pool.query<RowDataPacket[]>(`SELECT * FROM \`${t}\``);
+    rows.forEach((row, i) => {
+      const text = Object.values(row).filter((v) => typeof v === 'string').join('\n');
+      if (hasIp(text)) breach('ip_outside_binding', `mysql ${t} row ${i + 1}`);
+      if (hasSipBody(text)) breach('sip_body_stored', `mysql ${t} row ${i + 1}`);
+    });
+  }
+  if (!(tables as { t: string }[]).some((r) => r.t === 'cdrs')) return;
+
+  const textCols = ['sip_callid', 'from_user', 'to_user', 'remote_host', 'user_agent', 'termination_reason'];
+  const [bodies] = await d.pool.query<RowDataPacket[]>(
+    `SELECT cdr_id FROM cdrs WHERE ${textCols.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT 1000`, textCols.map(() => SQL_SIP_BODY));
+  for (const r of bodies) breach('sip_body_stored', `mysql cdrs cdr_id=${r.cdr_id}`);
+  const [ips] = await d.pool.query<RowDataPacket[]>(
+    `SELECT cdr_id, from_user, to_user, sip_callid FROM cdrs WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
+  for (const r of ips) if (hasIp(`${r.from_user ?? ''}\n${r.to_user ?? ''}`)) breach('ip_outside_binding', `mysql cdrs cdr_id=${r.cdr_id}`);
+
+  const cutoff = new Date(now - d.retentionDays * 86_400_000);
+  const [[old]] = await d.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM cdrs WHERE attempted_at < ?', [cutoff]);
+  if (Number(old!.n) > 0) breach('cdr_past_retention', `mysql cdrs ${old!.n} rows, e.g. cdr_id=${old!.sample}`, Number(old!.n));
+
+  // The account's opt-out state at a moment: its latest history entry at or before it.
+  const stateAt = (at: string) => `(SELECT h.disable_cdrs FROM cdr_opt_out_history h WHERE h.account_sid = c.account_sid
+      AND h.changed_at <= ${at} ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`;
+  const [opted] = await d.pool.query<RowDataPacket[]>(
+    `SELECT c.cdr_id FROM cdrs c
+      WHERE c.account_sid IN (SELECT account_sid FROM cdr_opt_out_history WHERE disable_cdrs = 1)
+        AND ${stateAt('c.terminated_at')} = 1
+        AND ${stateAt(`c.terminated_at - INTERVAL ${OPT_OUT_GRACE_MS / 1000} SECOND`)} = 1
+      LIMIT 1000`);
+  for (const r of opted) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${r.cdr_id}`);
+}
+
+/** Every string a key holds, whatever its type. */
+async function keyTexts(redis: Redis, key: string): Promise<string[]> {
+  switch (await redis.type(key)) {
+    case 'string': return [(await redis.get(key)) ?? ''];
+    case 'hash': return Object.values(await redis.hgetall(key));
+    case 'list': return redis.lrange(key, 0, -1);
+    case 'set': return redis.smembers(key);
+    case 'zset': return redis.zrange(key, '0', '-1');
+    default: return [];
+  }
+}
+
+export function summarise(r: AuditReport): string {
+  const lines = AUDIT_CHECKS.map((c) => {
+    const x = r.checks[c];
+    return `${x.breaches === 0 ? 'ok  ' : 'FAIL'} ${c}: ${x.breaches} breach(es)${x.samples.length ? ` — ${x.samples.join('; ')}` : ''}`;
+  });
+  return `${r.ok ? 'privacy audit passed' : 'privacy audit FOUND BREACHES'} (${r.at})\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,52 @@
+// Portability: an account's CDRs streamed as NDJSON or CSV, straight from a MySQL cursor
+// to the HTTP response with back-pressure, so memory stays flat for a million rows.
+import { Transform, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Pool } from 'mysql2/promise';
+import type { ExportFormat } from './service.js';
+
+export const EXPORT_COLUMNS = [
+  'cdr_id', 'account_sid', 'sip_callid', 'direction', 'from_user', 'to_user', 'remote_host', 'attempted_at',
+  'answered_at', 'terminated_at', 'duration', 'answered', 'sip_status', 'termination_reason', 'role', 'user_agent', 'created_at',
+] as const;
+
+type Row = Record<(typeof EXPORT_COLUMNS)[number], unknown>;
+
+const plain = (v: unknown): string | number | boolean | null => {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  return String(v);
+};
+
+/** RFC 4180: quote a field holding a comma, a quote or a line break. */
+export function csvField(v: string | number | boolean | null): string {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export async function exportCdrs(pool: Pool, accountSid: string, q: { since: Date; until: Date; format: ExportFormat }, out: Writable): Promise<number> {
+  let n = 0;
+  const encode = new Transform({
+    writableObjectMode: true,
+    transform(raw: Row, _enc, cb) {
+      const row = Object.fromEntries(EXPORT_COLUMNS.map((c) => [c, c === 'answered' ? raw[c] === 1 || raw[c] === true : plain(raw[c])]));
+      const prefix = q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '';
+      n++;
+      cb(null, prefix + (q.format === 'csv'
+        ? `${EXPORT_COLUMNS.map((c) => csvField(row[c] as string | number | boolean | null)).join(',')}\r\n`
+        : `${JSON.stringify(row)}\n`));
+    },
+    flush(cb) {
+      cb(null, q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
+    },
+  });
+  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
+  const rows = pool.pool.query(
+    `SELECT ${EXPORT_COLUMNS.join(', ')} FROM cdrs WHERE account_sid = ? AND attempted_at >= ? AND attempted_at < ? ORDER BY attempted_at, cdr_id`,
+    [accountSid, q.since, q.until],
+  ).stream({ highWaterMark: 500 });
+  await pipeline(rows, encode, out);
+  return n;
+}

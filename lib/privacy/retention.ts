@@ -1,0 +1,71 @@
+// The 30-day promise: every CDR attempted more than CDR_RETENTION_DAYS ago is deleted.
+// Whole expired day partitions are dropped (instant, no row locks); the rows of the
+// partition that straddles the cut-off (and the lowest one, which also holds anything
+// older) are deleted in small batches, each its own short transaction. One instance at
+// a time: a MySQL named lock, not waited for — whoever holds it is doing the work.
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { LOCKS, withNamedLock } from '../db/locks.js';
+import { listPartitions, MAX_PARTITION } from '../calls/partitions.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+
+const DAY_MS = 86_400_000;
+
+export interface PurgeResult { ran: boolean; partitionsDropped: string[]; rowsDeleted: number; cutoff: Date }
+
+export interface Retention {
+  purge(now?: number): Promise<PurgeResult>;
+  /** Reads the oldest CDR (one index lookup) and sets the age gauge. */
+  measure(now?: number): Promise<number>;
+}
+
+export function createRetention(o: {
+  pool: Pool; log: Logger; metrics: Metrics; retentionDays: number; batchSize?: number; clock?: () => number;
+}): Retention {
+  const clock = o.clock ?? Date.now;
+  const batch = o.batchSize ?? 5000;
+
+  async function purge(now = clock()): Promise<PurgeResult> {
+    const cutoff = new Date(now - o.retentionDays * DAY_MS);
+    try {
+      const r = await withNamedLock(o.pool, LOCKS.retention, 0, (conn) => purgeLocked(conn, cutoff));
+      if (!r.locked) return { ran: false, partitionsDropped: [], rowsDeleted: 0, cutoff };
+      o.metrics.retentionPartitionsDropped.inc(r.value.partitionsDropped.length);
+      o.metrics.retentionRowsPurged.inc(r.value.rowsDeleted);
+      o.metrics.retentionRuns.inc({ result: 'ok' });
+      o.log.info({ partitionsDropped: r.value.partitionsDropped.length, rowsDeleted: r.value.rowsDeleted, cutoff: cutoff.toISOString() }, 'CDR retention purge done');
+      return r.value;
+    } catch (err) {
+      o.metrics.retentionRuns.inc({ result: 'failed' });
+      throw err;
+    }
+  }
+
+  async function purgeLocked(conn: PoolConnection, cutoff: Date): Promise<PurgeResult> {
+    const parts = (await listPartitions(conn as unknown as Pool)) ?? [];
+    // A day partition is wholly expired when its upper bound is at or before the cut-off
+    // (the lowest one also holds older rows, all below that bound too). A table must keep
+    // one partition: with no catch-all, the last day stays and is emptied row by row.
+    const expired = parts.filter((p) => p.name !== MAX_PARTITION && p.lessThan !== null && p.lessThan <= cutoff.getTime());
+    const droppable = parts.some((p) => p.name === MAX_PARTITION) || expired.length < parts.length
+      ? expired.map((p) => p.name) : expired.slice(0, -1).map((p) => p.name);
+    if (droppable.length) await conn.query(`ALTER TABLE cdrs DROP PARTITION ${droppable.join(', ')}`);
+    let rows = 0;
+    for (;;) {
+      // Small batches, each its own statement: no long lock on the live partitions.
+      const [r] = await conn.query<ResultSetHeader>('DELETE FROM cdrs WHERE attempted_at < ? LIMIT ?', [cutoff, batch]);
+      rows += r.affectedRows;
+      if (r.affectedRows < batch) break;
+    }
+    return { ran: true, partitionsDropped: droppable, rowsDeleted: rows, cutoff };
+  }
+
+  async function measure(now = clock()): Promise<number> {
+    const [[row]] = await o.pool.query<RowDataPacket[]>('SELECT MIN(attempted_at) AS oldest FROM cdrs');
+    const age = row?.oldest ? Math.max(0, (now - new Date(row.oldest as Date).getTime()) / 1000) : 0;
+    o.metrics.oldestCdrAge.set(age);
+    return age;
+  }
+
+  return { purge, measure };
+}

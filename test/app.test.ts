@@ -1,33 +1,10 @@
 // The built daemon as operators run it: `node dist/app.js`, configured by environment.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import t from 'tap';
 import { DrachtioPeer } from './peer/drachtio-peer.js';
+import { buildRegister } from './peer/sip-ua.js';
 import { eventually, freshStores, MYSQL_ROOT, REDIS_URL, type Stores } from './helpers/harness.js';
-import { startTcpProxy } from './helpers/tcp-proxy.js';
-
-const APP = join(__dirname, '..', 'dist', 'app.js');
-
-interface Proc { child: ChildProcess; lines: Record<string, any>[]; stderr: string; exited: Promise<number | null> }
-
-function run(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [APP], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, lines: [], stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
-  let buf = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line) p.lines.push(JSON.parse(line));
-    }
-  });
-  child.stderr!.on('data', (c: Buffer) => { p.stderr += c.toString(); });
-  return p;
-}
-
-const httpPort = (p: Proc) => eventually(() => p.lines.find((l) => l.msg?.startsWith('HTTP server listening'))?.port as number | undefined);
+import { startCutProxy } from './helpers/tcp-proxy.js';
+import { runApp as run } from './helpers/app-process.js';
 
 let stores: Stores;
 t.before(async () => { stores = await freshStores('app'); });
@@ -50,9 +27,11 @@ t.test('starts against the local stores, serves REGISTER, exits 0 on SIGTERM', a
   });
   t.teardown(() => { p.child.kill('SIGKILL'); });
   await peer.waitForRoutes(['register'], { timeoutMs: 15_000 });
-  const port = await httpPort(p);
+  const port = await p.httpPort();
   t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   t.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+  const challenge = await peer.sendRequest(buildRegister({ user: 'nobody', domain: 'app.example.com' }));
+  t.equal(challenge.status, 401, 'answers REGISTER');
   const [rows] = await stores.pool.query('SELECT version FROM schema_migrations ORDER BY version');
   t.ok((rows as unknown[]).length >= 1, 'schema created by the daemon itself');
 
@@ -63,14 +42,14 @@ t.test('starts against the local stores, serves REGISTER, exits 0 on SIGTERM', a
 });
 
 t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, still exits 0', async (t) => {
-  const proxy = await startTcpProxy(3306);
-  await proxy.cut();
+  const proxy = await startCutProxy(3306);
+  proxy.cut();
   const p = run({
     DRACHTIO_PORT: '1', REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/sidecar_t_app2`,
     HTTP_PORT: '0', NONCE_SECRET: 'x',
   });
   t.teardown(() => { p.child.kill('SIGKILL'); });
-  const port = await httpPort(p);
+  const port = await p.httpPort();
   const line = await eventually(() => p.lines.find((l) => l.msg?.includes('(MYSQL_URL)')));
   t.match(line?.msg, `MySQL unreachable at 127.0.0.1:${proxy.port} (MYSQL_URL); retrying`);
   t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'alive');
@@ -80,7 +59,7 @@ t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, s
   await new Promise((r) => setTimeout(r, 1500));
   t.equal(p.lines.filter((l) => l.msg?.includes('(MYSQL_URL)')).length, 1, 'said once, not once per retry');
 
-  await proxy.restore();
+  proxy.restore();
   t.ok(await eventually(() => p.lines.some((l) => l.msg === 'MySQL reachable again'), 10_000), 'recovers by itself');
   t.ok(p.lines.some((l) => l.msg === 'applied schema migration'));
   p.child.kill('SIGTERM');

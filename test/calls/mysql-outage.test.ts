@@ -7,7 +7,7 @@ import { eventually, freshStores, provision, type Daemon, type Stores } from '..
 import {
   answeredLeg, cdrDaemon, clock, gauge, holdsSdp, leg, metric, redisDump, rowsOf, scrape, unansweredLeg, waitMetric, waitRows,
 } from './helpers.js';
-import { startCutProxy, type CutProxy } from './cut-proxy.js';
+import { startCutProxy, type CutProxy } from '../helpers/tcp-proxy.js';
 
 const at = (hms: string) => `2030-10-01T${hms}Z`;
 const c = clock(at('08:00:00'));

@@ -5,7 +5,7 @@ import t from 'tap';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 import { eventually, freshStores, provision, sleep, type Stores } from '../helpers/harness.js';
 import { answeredLeg, cdrDaemon, clock, leg, metric, tod, waitMetric, waitRows } from './helpers.js';
-import { startCutProxy, type CutProxy } from './cut-proxy.js';
+import { startCutProxy, type CutProxy } from '../helpers/tcp-proxy.js';
 
 const at = (hms: string) => `2030-11-01T${hms}Z`;
 const c = clock(at('07:00:00'));

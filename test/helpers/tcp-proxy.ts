@@ -1,44 +1,53 @@
-// A TCP forwarder the tests can cut and restore, to take a real Redis or MariaDB away
-// from one daemon without stopping the shared server.
-import net from 'node:net';
+// A TCP forwarder to a shared server (MariaDB, Redis) that a test can cut (every connection reset,
+// new ones refused) and restore, so the daemon sees a real outage without the real server being touched.
+import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
 
-export interface TcpProxy {
+export interface CutProxy {
   readonly port: number;
-  /** Drops every connection and refuses new ones. */
-  cut(): Promise<void>;
-  restore(): Promise<void>;
+  /** A MYSQL_URL for `database` through the proxy. */
+  mysqlUrl(database: string): string;
+  /** A REDIS_URL through the proxy. */
+  redisUrl(): string;
+  cut(): void;
+  restore(): void;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-  const sockets = new Set<net.Socket>();
-  let port = 0;
-  let server: net.Server;
-  const listen = () => new Promise<void>((resolve, reject) => {
-    server = net.createServer((client) => {
-      const upstream = net.connect(targetPort, targetHost);
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('close', () => sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      port = (server.address() as net.AddressInfo).port;
-      resolve();
-    });
+export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<CutProxy> {
+  const sockets = new Set<Socket>();
+  let up = true;
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+  };
+  const server = createServer((client) => {
+    track(client);
+    if (!up) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(targetPort, targetHost);
+    track(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
   });
-  const stop = () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    for (const s of sockets) s.destroy();
-  });
-  await listen();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
   return {
-    get port() { return port; },
-    cut: stop,
-    restore: listen,
-    close: stop,
+    port,
+    mysqlUrl: (database) => `mysql://root@127.0.0.1:${port}/${database}`,
+    redisUrl: () => `redis://127.0.0.1:${port}`,
+    cut() {
+      up = false;
+      for (const s of sockets) s.resetAndDestroy();
+    },
+    restore() { up = true; },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }

@@ -1,10 +1,9 @@
 // Secrets never reach a log line, whatever the level and wherever they sit in the logged
 // object; and `debug`/`trace`, which may log SIP users and addresses, say so at start-up.
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { eventually, freshStores, REDIS_URL, type Stores } from '../helpers/harness.js';
+import { freshStores, REDIS_URL, type Stores } from '../helpers/harness.js';
+import { runApp } from '../helpers/app-process.js';
 import { createLogger } from '../../lib/log.js';
 
 // Written out here rather than imported from lib/log.ts: dropping one there must fail.
@@ -70,41 +69,21 @@ t.test('a SIP Authorization header as drachtio-srf hands it over', async (t) => 
 
 // ---------------------------------------------------------------- start-up warning
 
-const APP = join(__dirname, '..', '..', 'dist', 'app.js');
 let stores: Stores;
 t.before(async () => { stores = await freshStores('obslogs'); });
 t.teardown(() => stores.close());
 
 async function startupLines(level: string): Promise<Record<string, any>[]> {
-  const child = spawn(process.execPath, [APP], {
-    env: {
-      PATH: process.env.PATH, LOG_LEVEL: level, DRACHTIO_PORT: '1', REDIS_URL, REDIS_KEY_PREFIX: stores.prefix,
-      MYSQL_URL: stores.mysqlUrl, HTTP_PORT: '0', NONCE_SECRET: 'x',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const p = runApp({
+    LOG_LEVEL: level, DRACHTIO_PORT: '1', REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, MYSQL_URL: stores.mysqlUrl, HTTP_PORT: '0', NONCE_SECRET: 'x',
   });
-  const lines: Record<string, any>[] = [];
-  let buf = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line) lines.push(JSON.parse(line));
-    }
-  });
-  const exited = new Promise((r) => child.on('exit', r));
   try {
     // The warning comes before the HTTP server starts, so this line bounds the wait.
-    await eventually(() => lines.some((l) => l.msg?.startsWith('HTTP server listening')), 15_000);
+    await p.httpPort();
   } finally {
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 8000);
-    await exited;
-    clearTimeout(killer);
+    await p.stop();
   }
-  return lines;
+  return p.lines;
 }
 
 t.test('LOG_LEVEL=debug and trace warn at start that logs may hold SIP users and addresses; info does not', async (t) => {

@@ -4,18 +4,18 @@
 import t from 'tap';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 import { eventually, freshStores, startDaemon, type Daemon, type Stores } from '../helpers/harness.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { startCutProxy, type CutProxy } from '../helpers/tcp-proxy.js';
 import { scrape, valueOf } from './prom.js';
 
 let stores: Stores;
 let peer: DrachtioPeer;
 let daemon: Daemon;
-let proxy: TcpProxy;
+let proxy: CutProxy;
 
 t.before(async () => {
   stores = await freshStores('obsreadyz');
   peer = await DrachtioPeer.listen();
-  proxy = await startTcpProxy(3306);
+  proxy = await startCutProxy(3306);
   daemon = await startDaemon(stores, peer, { env: { MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/${stores.database}` } });
 });
 t.teardown(async () => {
@@ -36,7 +36,7 @@ t.test('MySQL down: /readyz 503 naming mysql, dependency_up 0; back: 200 and 1',
   t.same(await readyz(), { status: 200, body: { status: 'ready' } });
   t.equal(await mysqlUp(), 1);
 
-  await proxy.cut();
+  proxy.cut();
   const down = await eventually(async () => { const r = await readyz(); return r.status === 503 ? r : null; }, 8000, 100);
   t.same(down, { status: 503, body: { status: 'not ready', down: ['mysql'] } }, 'only mysql is down');
   t.equal(await mysqlUp(), 0, 'sip_sidecar_dependency_up{dependency="mysql"} 0');
@@ -45,7 +45,7 @@ t.test('MySQL down: /readyz 503 naming mysql, dependency_up 0; back: 200 and 1',
   }
   t.equal(unreachableLines(), 1, 'the log names MYSQL_URL once');
 
-  await proxy.restore();
+  proxy.restore();
   const back = await eventually(async () => ((await readyz()).status === 200 ? true : null), 8000, 100);
   t.ok(back, '/readyz recovers by itself');
   t.equal(await mysqlUp(), 1, 'sip_sidecar_dependency_up{dependency="mysql"} 1 again');

@@ -4,18 +4,18 @@
 import t from 'tap';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 import { eventually, freshStores, provision, startDaemon, type Daemon, type Stores } from '../helpers/harness.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { startCutProxy, type CutProxy } from '../helpers/tcp-proxy.js';
 import { Device } from '../helpers/ua.js';
 
 let stores: Stores;
 let peer: DrachtioPeer;
 let daemon: Daemon;
-let proxy: TcpProxy;
+let proxy: CutProxy;
 
 t.before(async () => {
   stores = await freshStores('redisdown');
   peer = await DrachtioPeer.listen();
-  proxy = await startTcpProxy(6379);
+  proxy = await startCutProxy(6379);
   daemon = await startDaemon(stores, peer, { env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_COMMAND_TIMEOUT_MS: '300' } });
   await provision(stores.pool, { realm: 'down.example.com', user: 'dave', password: 'pw-dave' });
 });
@@ -36,7 +36,7 @@ t.test('503 while Redis is unreachable, 200 again once it is back', async (t) =>
   t.equal((await d.register()).status, 200);
   t.equal((await readyz()).status, 200);
 
-  await proxy.cut();
+  proxy.cut();
   const res = await d.once();
   t.equal(res.status, 503);
   t.equal(res.headers['retry-after'], '5');
@@ -44,7 +44,7 @@ t.test('503 while Redis is unreachable, 200 again once it is back', async (t) =>
   t.same(notReady?.body.down, ['redis']);
   t.ok(daemon.logs.some((l) => typeof l.msg === 'string' && l.msg.includes('(REDIS_URL)')), 'the log names REDIS_URL');
 
-  await proxy.restore();
+  proxy.restore();
   const back = await eventually(async () => ((await d.register()).status === 200 ? true : null), 10_000, 200);
   t.ok(back, 'REGISTER succeeds again');
   t.equal((await eventually(async () => ((await readyz()).status === 200 ? 200 : null))), 200, '/readyz recovers');

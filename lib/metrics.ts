@@ -12,6 +12,7 @@ export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'dup
 export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
 export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
+export const ADMIN_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
 export const AUDIT_CHECKS = [
   'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored',
 ] as const;
@@ -81,6 +82,10 @@ export function createMetrics(version: string) {
       name: `${p}admin_erasures_total`, help: 'Erasures carried out through the admin API, by kind',
       labelNames: ['kind'] as const, registers: [registry],
     }),
+    adminRequests: new client.Counter({
+      name: `${p}admin_requests_total`, help: 'Admin API requests answered, by HTTP status',
+      labelNames: ['status'] as const, registers: [registry],
+    }),
     auditBreaches: new client.Gauge({
       name: `${p}audit_breaches`, help: 'Breaches of the privacy promises found by the last audit, by check',
       labelNames: ['check'] as const, registers: [registry],
@@ -99,6 +104,7 @@ export function createMetrics(version: string) {
   for (const d of DEPENDENCIES) m.up.set({ dependency: d }, 0);
   for (const r of ['ok', 'failed']) m.retentionRuns.inc({ result: r }, 0);
   for (const k of ERASURE_KINDS) m.adminErasures.inc({ kind: k }, 0);
+  for (const s of ADMIN_STATUSES) m.adminRequests.inc({ status: s }, 0);
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
   m.buildInfo.set({ version }, 1);
   client.collectDefaultMetrics({ register: registry, prefix: p });

@@ -1,7 +1,9 @@
 // The admin API: thin routes over lib/privacy. Mounted only when ADMIN_TOKEN is set.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
+import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { ExportFormat, PrivacyService } from '../privacy/service.js';
 import { readBody, sendError, sendJson } from './respond.js';
 import type { Route } from './server.js';
@@ -14,7 +16,7 @@ const PATH = /^\/v1\/accounts\/([^/]+)(?:\/(cdrs|registrations|cdr-opt-out))?\/?
 
 class BadRequest extends Error {}
 
-export function createAdminRoute(o: { token: string; service: PrivacyService; log: Logger; now?: () => number }): Route {
+export function createAdminRoute(o: { token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number }): Route {
   const now = o.now ?? Date.now;
   const digest = (s: string) => createHash('sha256').update(s).digest();
   const expected = digest(o.token);
@@ -23,8 +25,13 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
 
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/v1/')) return false;
+    // Paths name accounts: logs get the route's shape only.
+    const path = url.pathname.replace(/\/accounts\/[^/]+/, '/accounts/:sid');
+    res.on('finish', () => {
+      o.metrics.adminRequests.inc({ status: String(res.statusCode) });
+      if (res.statusCode >= 400) o.log.info({ method: req.method, path, status: res.statusCode }, 'admin request refused');
+    });
     if (!authorized(req.headers.authorization)) {
-      o.log.warn({ path: url.pathname.replace(/[0-9a-f-]{36}/gi, ':sid'), method: req.method }, 'admin request refused: bad or missing token');
       sendError(res, 401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required', { 'www-authenticate': 'Bearer' });
       return true;
     }
@@ -36,6 +43,7 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
       await dispatch(req, res, url, sid.toLowerCase(), what ?? 'account');
     } catch (err) {
       if (err instanceof BadRequest) sendError(res, 400, 'bad_request', err.message);
+      else if (err instanceof StoreUnavailableError && !res.headersSent) sendError(res, 503, 'unavailable', err.message, { 'retry-after': '5' });
       else throw err;
     }
     return true;

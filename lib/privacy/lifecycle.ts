@@ -56,7 +56,7 @@ export function createLifecycle(d: LifecycleDeps) {
     service,
     audit: auditNow,
     purge: () => retention.purge(),
-    route: (config.privacy.adminToken ? createAdminRoute({ token: config.privacy.adminToken, service, log, now }) : null) as Route | null,
+    route: (config.privacy.adminToken ? createAdminRoute({ token: config.privacy.adminToken, service, log, metrics, now }) : null) as Route | null,
     async start() {
       await changes.subscribe(d.onAccountChange);
       void purge();

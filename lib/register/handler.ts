@@ -47,7 +47,10 @@ export function createRegisterHandler(d: RegisterDeps) {
       }
       const r = parsed.value;
       const source = req.source_address;
-      if (await d.guard.isBlocked(source)) return reply('blocked', 403, 'Forbidden');
+      if (await d.guard.isBlocked(source)) {
+        d.log.info({ result: 'blocked', source: d.hash(source) }, 'REGISTER refused: source blocked after repeated failures');
+        return reply('blocked', 403, 'Forbidden');
+      }
 
       const auth = await d.auth.authenticate(r, req.method, req.uri);
       if (auth.kind === 'invalid') {
@@ -66,7 +69,10 @@ export function createRegisterHandler(d: RegisterDeps) {
       }
 
       const tooBrief = r.contacts.find((c) => c.expires !== 0 && c.expires < d.config.minExpires);
-      if (tooBrief) return reply('too_brief', 423, 'Interval Too Brief', { 'Min-Expires': String(d.config.minExpires) });
+      if (tooBrief) {
+        d.log.info({ result: 'too_brief', requested: tooBrief.expires, min: d.config.minExpires }, 'REGISTER rejected: interval too brief');
+        return reply('too_brief', 423, 'Interval Too Brief', { 'Min-Expires': String(d.config.minExpires) });
+      }
 
       const t = now();
       const changes = r.contacts.map((c) => {

@@ -266,8 +266,16 @@ t.test('account closure leaves nothing of the account in Redis or any table', as
   t.same(await cdrRows(stores.pool, 'sip_callid = ?', [live.callId]), []);
 });
 
-t.test('erasures are counted by kind', async (t) => {
+t.test('erasures are counted by kind, requests by status, refusals logged without the account', async (t) => {
   const body = await (await fetch(`${a.httpUrl}/metrics`)).text();
+  const byStatus = (s: string) => Number(new RegExp(`sip_sidecar_admin_requests_total\\{status="${s}"\\} (\\d+)`).exec(body)?.[1]);
+  t.equal(byStatus('401'), 4, 'the four bad tokens');
+  t.equal(byStatus('400'), 13, 'the thirteen malformed requests');
+  t.equal(byStatus('405'), 1);
+  t.equal(byStatus('404'), 3, 'unknown account, unknown path, closed account');
+  const refused = a.logs.filter((l) => l.msg === 'admin request refused');
+  t.equal(refused.length, 4 + 13 + 1 + 3, 'each refusal logged');
+  t.notOk(JSON.stringify(refused).includes(acct), 'by route shape, not account');
   for (const [kind, n] of [['cdrs', 1], ['cdrs_by_number', 1], ['registrations', 1], ['account', 1]] as const) {
     t.match(body, new RegExp(`sip_sidecar_admin_erasures_total\\{kind="${kind}"\\} ${n}\\b`), kind);
   }

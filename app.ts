@@ -1,5 +1,6 @@
 // Wiring only: config → logger → Redis, MySQL pool, Srf, metrics → createSidecar → start;
 // signals → close → exit.
+import { format } from 'node:util';
 import Srf from 'drachtio-srf';
 import { loadConfig } from './config/index.js';
 import { createPool } from './lib/db/pool.js';
@@ -8,7 +9,7 @@ import { createLogger } from './lib/log.js';
 import { createMetrics } from './lib/metrics.js';
 import { createRedis } from './lib/redis.js';
 import { createSidecar } from './lib/sidecar.js';
-import { version } from './lib/version.js';
+import { readVersion } from './lib/version.js';
 
 async function main(): Promise<void> {
   let config;
@@ -22,6 +23,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log);
+  // drachtio-srf writes a message it cannot parse to console.error, raw: credentials,
+  // addresses, SDP. Nothing reaches stderr unredacted; the text is kept for debug only.
+  console.error = (...args: unknown[]) => {
+    log.warn('a library reported an error on the console; its text is logged at debug level only');
+    log.debug({ detail: format(...args) }, 'console.error');
+  };
   if (config.log.level === 'debug' || config.log.level === 'trace') {
     log.warn(`LOG_LEVEL=${config.log.level}: log lines may contain SIP users and device addresses; do not keep these logs`);
   }
@@ -30,7 +37,7 @@ async function main(): Promise<void> {
     log,
     redis: createRedis(config.redis, log),
     pool: createPool(config.mysql),
-    metrics: createMetrics(version),
+    metrics: createMetrics(readVersion()),
     srf: new Srf(),
     srfListener: config.drachtio.listenPort === null ? undefined : new Srf(),
   });
@@ -41,10 +48,14 @@ async function main(): Promise<void> {
     exiting = true;
     log.info({ signal }, 'signal received');
     // A hard deadline above the staged one: a SIGTERM must always end the process.
-    setTimeout(() => { log.error('shutdown overran its deadline; exiting'); log.flush(); process.exit(1); }, config.shutdownTimeoutMs + 2000).unref();
+    const exit = (code: number) => {
+      log.flush(() => process.exit(code));
+      setTimeout(() => process.exit(code), 1000).unref();
+    };
+    setTimeout(() => { log.error('shutdown overran its deadline; exiting'); exit(1); }, config.shutdownTimeoutMs + 2000).unref();
     sidecar.close().then(
-      () => { log.flush(); process.exit(0); },
-      (err: Error) => { log.error({ err: err.message }, 'shutdown failed'); log.flush(); process.exit(1); },
+      () => exit(0),
+      (err: Error) => { log.error({ err: err.message }, 'shutdown failed'); exit(1); },
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -6,6 +6,7 @@ import { createCallRecorder } from './calls/recorder.js';
 import type { Pool } from './db/pool.js';
 import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js';
 import { ShutdownTimeoutError } from './errors.js';
+import { withTimeout } from './timeout.js';
 import { createHealth } from './health.js';
 import { createHttpServer, type Route } from './http/server.js';
 import { createHasher, type Logger } from './log.js';
@@ -88,7 +89,13 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     });
   };
 
-  const refreshGauges = async () => {
+  let refreshing: Promise<void> | null = null;
+  // Scrapes and the timer share one refresh at a time: a slow store must not pile them up.
+  const refreshGauges = () => {
+    refreshing ??= refreshOnce().finally(() => { refreshing = null; });
+    return refreshing;
+  };
+  const refreshOnce = async () => {
     if (redis.status !== 'ready') return;
     const t = now();
     await bindings.prune(t);
@@ -126,11 +133,13 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       httpPort = await http.listen(config.http.host, config.http.port);
       log.info({ port: httpPort }, 'HTTP server listening (/healthz, /readyz, /metrics)');
       await waitForRedis(redis, stopper);
+      if (stopper.stopped) return;
       health.set('redis', redis.status === 'ready');
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       health.set('mysql', true);
       await lifecycle.start();
+      if (stopper.stopped) return;
       if (lifecycle.route) routes.push(lifecycle.route);
       timers.push(setInterval(pingMysql, 5000).unref());
       timers.push(setInterval(() => {
@@ -158,18 +167,15 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   };
 
   async function shutdown(): Promise<void> {
-    const deadline = Date.now() + config.shutdownTimeoutMs;
-    const within = async (stage: string, work: Promise<unknown>) => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ShutdownTimeoutError(stage, config.shutdownTimeoutMs)), Math.max(0, deadline - Date.now()));
-      });
+    const total = config.shutdownTimeoutMs;
+    const deadline = Date.now() + total;
+    // Each stage waits at most its share, so one stuck stage cannot starve the next ones.
+    const within = async (stage: string, work: Promise<unknown>, share = 1) => {
+      const ms = Math.min(deadline - Date.now(), total * share);
       try {
-        await Promise.race([work, timeout]);
+        await withTimeout(work, ms, () => new ShutdownTimeoutError(stage, total));
       } catch (err) {
         log.error({ stage, err: (err as Error).message }, 'shutdown stage failed; continuing');
-      } finally {
-        clearTimeout(timer);
       }
     };
     log.info('shutting down: refusing new work');
@@ -177,10 +183,10 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     http.drain();
     stopper.stop();
     for (const t of timers) clearInterval(t);
-    await within('finish in-flight REGISTERs', inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)));
+    await within('finish in-flight REGISTERs', inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)), 0.25);
     inbound?.disconnect();
     // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
-    await within('flush CDRs', recorder.flush());
+    await within('flush CDRs', recorder.flush(), 0.5);
     await within('stop CDR recorder', recorder.close());
     await within('stop lifecycle timers', lifecycle.close());
     if (outbound) await within('close outbound listener', outbound.close());

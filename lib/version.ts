@@ -1,8 +1,8 @@
-// Read once at start-up from package.json, which ships next to dist/ in every install.
+// The version in package.json, which ships next to dist/ in every install.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-function findVersion(): string {
+export function readVersion(): string {
   for (const dir of [join(__dirname, '..'), join(__dirname, '..', '..')]) {
     try {
       return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
@@ -12,5 +12,3 @@ function findVersion(): string {
   }
   return 'unknown';
 }
-
-export const version = findVersion();

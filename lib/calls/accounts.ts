@@ -76,7 +76,7 @@ export function createAccountResolver(pool: Pool, o: { cacheMs: number; now: () 
     return first(rows);
   });
   const byNumber = (user: string) => lookup(`n:${user}`, async () => {
-    const variants = [...new Set([user, user.replace(/^\+/, ''), user.startsWith('+') ? user : `+${user}`])];
+    const variants = numberVariants(user);
     const [rows] = await pool.query<RowDataPacket[]>(
       `SELECT n.number, a.account_sid, a.disable_cdrs FROM phone_numbers n JOIN accounts a ON a.account_sid = n.account_sid
         WHERE n.number IN (?)`, [variants]);
@@ -117,4 +117,9 @@ export function createAccountResolver(pool: Pool, o: { cacheMs: number; now: () 
       for (const [key, e] of cache) if (e.value?.accountSid === accountSid || key === `a:${accountSid}`) cache.delete(key);
     },
   };
+}
+
+/** A number as dialled, then without or with a leading '+': stores may hold either. */
+export function numberVariants(n: string): string[] {
+  return [...new Set([n, n.replace(/^\+/, ''), n.startsWith('+') ? n : `+${n}`])];
 }

@@ -5,7 +5,7 @@
 // takes the named lock; a gap left while no daemon ran becomes one partition ending yesterday.
 // The retention purge drops whole partitions whose day is past the retention period.
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { LOCKS, withNamedLock } from '../db/locks.js';
+import { alterPromptly, LOCKS, withNamedLock } from '../db/locks.js';
 import { DAY_MS } from './event.js';
 import { sqlDateTime } from './row.js';
 
@@ -56,9 +56,9 @@ export async function ensurePartitions(pool: Pool, now: number, o = { behindDays
     if (plan.length === 0) return [];
     const defs = plan.map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${sqlDateTime(p.lessThan).slice(0, 19)}')`);
     if (parts.some((p) => p.name === MAX_PARTITION)) {
-      await conn.query(`ALTER TABLE cdrs REORGANIZE PARTITION ${MAX_PARTITION} INTO (${defs.join(', ')}, PARTITION ${MAX_PARTITION} VALUES LESS THAN (MAXVALUE))`);
+      await alterPromptly(conn, `ALTER TABLE cdrs REORGANIZE PARTITION ${MAX_PARTITION} INTO (${defs.join(', ')}, PARTITION ${MAX_PARTITION} VALUES LESS THAN (MAXVALUE))`);
     } else {
-      await conn.query(`ALTER TABLE cdrs ADD PARTITION (${defs.join(', ')})`);
+      await alterPromptly(conn, `ALTER TABLE cdrs ADD PARTITION (${defs.join(', ')})`);
     }
     return plan.map((p) => p.name);
   });

@@ -1,4 +1,4 @@
-// npm run provision -- --realm example.com --user alice --password secret [--number 15551230000] [--disable-cdrs]
+// npm run provision -- --realm example.com --user alice --password secret [--number 15551230000] [--disable-cdrs | --enable-cdrs]
 // Creates the schema if needed, then an account for the realm and a SIP client. Only
 // the digests (HA1) are stored.
 import { parseArgs } from 'node:util';
@@ -9,14 +9,14 @@ import { createPool, ensureDatabase } from '../db/pool.js';
 import { ConfigError } from '../errors.js';
 import { createLogger } from '../log.js';
 
-const USAGE = 'usage: npm run provision -- --realm <sip domain> --user <username> --password <password> [--account-name <name>] [--account-sid <uuid>] [--number <digits>]... [--disable-cdrs]';
+const USAGE = 'usage: npm run provision -- --realm <sip domain> --user <username> --password <password> [--account-name <name>] [--account-sid <uuid>] [--number <digits>]... [--disable-cdrs | --enable-cdrs]';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       realm: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' },
       'account-name': { type: 'string' }, 'account-sid': { type: 'string' },
-      number: { type: 'string', multiple: true }, 'disable-cdrs': { type: 'boolean', default: false },
+      number: { type: 'string', multiple: true }, 'disable-cdrs': { type: 'boolean' }, 'enable-cdrs': { type: 'boolean' },
     },
   });
   const realm = values.realm?.toLowerCase();
@@ -31,8 +31,10 @@ async function main(): Promise<number> {
   try {
     await migrate(pool, log);
     const q = createAccountQueries(pool);
+    // Without either flag an existing account keeps its opt-out: adding a user must not opt it back in.
+    const disableCdrs = values['disable-cdrs'] ? true : values['enable-cdrs'] ? false : undefined;
     const { accountSid, created } = await q.ensureAccount({
-      realm, name: values['account-name'], accountSid: values['account-sid'], disableCdrs: values['disable-cdrs'],
+      realm, name: values['account-name'], accountSid: values['account-sid'], disableCdrs,
     });
     const { clientSid } = await q.setClient({ accountSid, realm, username: values.user, password: values.password });
     for (const n of values.number ?? []) await q.addNumber(accountSid, n);

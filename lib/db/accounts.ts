@@ -4,7 +4,7 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { computeHa1 } from '../register/digest.js';
 
 export interface AccountQueries {
-  /** The account owning `realm`, created if missing. */
+  /** The account owning `realm`, created if missing; `disableCdrs` undefined leaves an existing account's opt-out alone. */
   ensureAccount(o: { realm: string; name?: string; accountSid?: string; disableCdrs?: boolean }): Promise<{ accountSid: string; created: boolean }>;
   /** Creates or replaces the client's digests; the password itself is not kept. */
   setClient(o: { accountSid: string; realm: string; username: string; password: string }): Promise<{ clientSid: string }>;
@@ -13,15 +13,15 @@ export interface AccountQueries {
 
 export function createAccountQueries(pool: Pool): AccountQueries {
   return {
-    async ensureAccount({ realm, name, accountSid, disableCdrs = false }) {
+    async ensureAccount({ realm, name, accountSid, disableCdrs }) {
       const [rows] = await pool.execute<RowDataPacket[]>('SELECT account_sid FROM accounts WHERE sip_realm = ?', [realm]);
       if (rows[0]) {
-        await pool.execute('UPDATE accounts SET disable_cdrs = ? WHERE account_sid = ?', [disableCdrs, rows[0].account_sid]);
+        if (disableCdrs !== undefined) await pool.execute('UPDATE accounts SET disable_cdrs = ? WHERE account_sid = ?', [disableCdrs, rows[0].account_sid]);
         return { accountSid: rows[0].account_sid as string, created: false };
       }
       const sid = accountSid ?? randomUUID();
       await pool.execute('INSERT INTO accounts (account_sid, name, sip_realm, disable_cdrs) VALUES (?, ?, ?, ?)',
-        [sid, name ?? realm, realm, disableCdrs]);
+        [sid, name ?? realm, realm, disableCdrs ?? false]);
       return { accountSid: sid, created: true };
     },
     async setClient({ accountSid, realm, username, password }) {

@@ -26,16 +26,22 @@ export function describeMysql(url: string): string {
 }
 
 export function createPool(config: Config['mysql'], connectionLimit = 10): Pool {
-  return mysql.createPool({
+  const pool = mysql.createPool({
     ...connectionOptions(config.url),
     database: config.database,
     connectionLimit,
     waitForConnections: true,
     queueLimit: 1000,
     enableKeepAlive: true,
-    // Every session works in UTC so that DATETIME columns mean UTC.
-    timezone: 'Z',
   });
+  // `timezone: 'Z'` only shapes how the driver converts JS dates; the session's own zone
+  // decides CURRENT_TIMESTAMP defaults. Every session works in UTC, so DATETIME means UTC.
+  pool.pool.on('connection', (conn) => {
+    conn.query("SET time_zone = '+00:00'", (err: Error | null) => {
+      if (err) conn.destroy();
+    });
+  });
+  return pool;
 }
 
 /** CREATE DATABASE IF NOT EXISTS, over a connection that names no database. */

@@ -3,8 +3,8 @@
 //   ip_outside_binding  an IP address in a Redis key or MySQL row where none may be
 //                       (allowed: binding keys, call legs in flight and their spooled rows, cdrs.remote_host)
 //   cdr_past_retention  a CDR attempted more than CDR_RETENTION_DAYS ago
-//   cdr_while_opted_out a CDR of a leg that ended while its account had been opted out for over
-//                       OPT_OUT_GRACE_MS (the opt-out applies to legs by the moment they end)
+//   cdr_while_opted_out a CDR of a leg that ended while its account had been opted out, without a
+//                       break, for over OPT_OUT_GRACE_MS (the opt-out applies to legs by the moment they end)
 //   sip_body_stored     SDP or a SIP message anywhere in Redis or MySQL
 // Findings name where, never what: a key family and a hash, or a table and a row id.
 import type { Redis } from 'ioredis';
@@ -19,7 +19,9 @@ export const OPT_OUT_GRACE_MS = 5000;
 const SAMPLES = 5;
 
 const IPV4 = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])/;
-const IPV6 = /(?<![0-9a-f:])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{0,4}::[0-9a-f]{0,4}(?::[0-9a-f]{1,4}){0,5})(?![0-9a-f:])/i;
+// Bounded by anything but a letter, digit or colon, and holding a hex digit: "std::map" and
+// "Sales :: EMEA" are not addresses.
+const IPV6 = /(?<![0-9a-z:])(?=[0-9a-f:]*[0-9a-f])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{0,4}::[0-9a-f]{0,4}(?::[0-9a-f]{1,4}){0,5})(?![0-9a-z:])/i;
 const SIP_BODY = /(?:^|[\r\n])v=0\r?\n|m=(?:audio|video|application|image) \d+|SIP\/2\.0[ /]/;
 const SQL_SIP_BODY = '(^|[\\r\\n])v=0\\r?\\n|m=(audio|video|application|image) [0-9]+|SIP/2\\.0[ /]';
 
@@ -98,16 +100,37 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
   const [[old]] = await d.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM cdrs WHERE attempted_at < ?', [cutoff]);
   if (Number(old!.n) > 0) breach('cdr_past_retention', `mysql cdrs ${old!.n} rows, e.g. cdr_id=${old!.sample}`, Number(old!.n));
 
-  // The account's opt-out state at a moment: its latest history entry at or before it.
-  const stateAt = (at: string) => `(SELECT h.disable_cdrs FROM cdr_opt_out_history h WHERE h.account_sid = c.account_sid
-      AND h.changed_at <= ${at} ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`;
-  const [opted] = await d.pool.query<RowDataPacket[]>(
-    `SELECT c.cdr_id FROM cdrs c
-      WHERE c.account_sid IN (SELECT account_sid FROM cdr_opt_out_history WHERE disable_cdrs = 1)
-        AND ${stateAt('c.terminated_at')} = 1
-        AND ${stateAt(`c.terminated_at - INTERVAL ${OPT_OUT_GRACE_MS / 1000} SECOND`)} = 1
-      LIMIT 1000`);
-  for (const r of opted) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${r.cdr_id}`);
+  if (!(tables as { t: string }[]).some((r) => r.t === 'cdr_opt_out_history')) return;
+  // Each opt-out covers the legs ending more than OPT_OUT_GRACE_MS after it and before the next
+  // opt-in. The windows are worked out here from the (short) history of the accounts that ever opted
+  // out, then looked up with bound parameters: no join between cdrs and tables of another collation
+  // (cdrs is utf8mb4_unicode_ci, the other tables utf8mb4_general_ci), and the cdrs index serves it.
+  const [history] = await d.pool.query<RowDataPacket[]>(
+    `SELECT account_sid, disable_cdrs, changed_at FROM cdr_opt_out_history
+      WHERE account_sid IN (SELECT account_sid FROM cdr_opt_out_history WHERE disable_cdrs = 1)
+      ORDER BY account_sid, changed_at, id`);
+  const windows: { accountSid: string; from: number; to: number | null }[] = [];
+  let open: { accountSid: string; from: number } | null = null;
+  for (const h of history) {
+    const accountSid = String(h.account_sid);
+    const at = (h.changed_at as Date).getTime();
+    if (open && open.accountSid !== accountSid) { windows.push({ ...open, to: null }); open = null; }
+    if (Number(h.disable_cdrs) === 1) open ??= { accountSid, from: at };
+    else if (open) { windows.push({ ...open, to: at }); open = null; }
+  }
+  if (open) windows.push({ ...open, to: null });
+  let found = 0;
+  for (const w of windows) {
+    const from = w.from + OPT_OUT_GRACE_MS;
+    // A window closed before the retention cut-off can only hold rows cdr_past_retention reports.
+    if ((w.to !== null && w.to <= from) || (w.to !== null && w.to <= cutoff.getTime()) || found >= 1000) continue;
+    const [rows] = await d.pool.query<RowDataPacket[]>(
+      `SELECT cdr_id FROM cdrs WHERE account_sid = ? AND terminated_at > ?${w.to === null ? '' : ' AND terminated_at < ? AND attempted_at < ?'}
+        ORDER BY cdr_id LIMIT ${1000 - found}`,
+      [w.accountSid, new Date(from), ...(w.to === null ? [] : [new Date(w.to), new Date(w.to)])]);
+    for (const r of rows) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${r.cdr_id}`);
+    found += rows.length;
+  }
 }
 
 /** Every string a key holds, whatever its type. */

@@ -3,9 +3,9 @@
 // Each erasure answers with what it removed and leaves an audit record without personal data.
 import type { Writable } from 'node:stream';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { AccountResolver } from '../calls/accounts.js';
+import { numberVariants, type AccountResolver } from '../calls/accounts.js';
 import type { CallState } from '../calls/correlate.js';
-import { resolutionInputs } from '../calls/row.js';
+import { resolutionInputs, type SpoolRow } from '../calls/row.js';
 import type { Spool } from '../calls/spool.js';
 import { LOCKS, withNamedLock } from '../db/locks.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -54,10 +54,15 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
 
   /** Spool and table together, under the lock the CDR writer takes for each batch. */
   const eraseCdrRows = async (accountSid: string, numbers: string[] | null) => {
+    // A row spooled while MySQL was unreachable names no account yet: resolve it as the
+    // writer would, or it would be written after its account's erasure.
+    const belongs = async (row: SpoolRow) => {
+      const sid = row.accountSid ?? (row.resolve ? (await d.accounts.resolve(row.resolve))?.accountSid : null);
+      if (sid !== accountSid) return false;
+      return numbers === null || numbers.includes(row.fromUser ?? '') || numbers.includes(row.toUser ?? '');
+    };
     const r = await withNamedLock(d.pool, LOCKS.cdrWrite, 30, async (conn) => {
-      let spooled = 0;
-      if (numbers === null) spooled = await d.spool.erase(accountSid);
-      else for (const n of numbers) spooled += await d.spool.erase(accountSid, n);
+      const spooled = await d.spool.erase(belongs);
       const cdrs = numbers === null
         ? await deleteAll(conn, 'DELETE FROM cdrs WHERE account_sid = ?', [accountSid])
         : await deleteAll(conn, 'DELETE FROM cdrs WHERE account_sid = ? AND (from_user IN (?) OR to_user IN (?))', [accountSid, numbers, numbers]);
@@ -66,9 +71,6 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
     if (!r.locked) throw new StoreUnavailableError('mysql', `the CDR writer held ${LOCKS.cdrWrite} for 30 s; erasure not done, try again`);
     return r.value;
   };
-
-  /** A number as dialled, and with or without a leading '+', as CDRs may hold either. */
-  const variants = (n: string) => [...new Set([n, n.startsWith('+') ? n.slice(1) : `+${n}`])];
 
   const changed = async (accountSid: string) => {
     d.forgetLocally(accountSid);
@@ -93,8 +95,9 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
     },
 
     async eraseCdrsOfNumber(accountSid, number) {
-      const counts = await eraseCdrRows(accountSid, variants(number));
-      await audit('cdrs_by_number', `${accountSid}\n${number}`, counts);
+      const counts = await eraseCdrRows(accountSid, numberVariants(number));
+      // Numbers are few enough to brute-force a hash of: the audit names the account only.
+      await audit('cdrs_by_number', accountSid, counts);
       return counts;
     },
 
@@ -118,6 +121,10 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
     },
 
     async closeAccount(accountSid) {
+      // First make the account inert everywhere: no device can register (is_active) and no
+      // leg can be recorded (disable_cdrs) while its data is being removed.
+      await d.pool.execute('UPDATE accounts SET is_active = 0, disable_cdrs = 1 WHERE account_sid = ?', [accountSid]);
+      await changed(accountSid);
       // Legs in flight know their account only by resolution, which needs the account's
       // numbers and realm: find them before those rows go.
       let calls = 0;
@@ -131,7 +138,7 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
       const removed: Record<string, number> = {};
       try {
         await conn.beginTransaction();
-        for (const table of ['clients', 'phone_numbers', 'cdr_opt_out_history', 'accounts']) {
+        for (const table of ['clients', 'phone_numbers', 'accounts', 'cdr_opt_out_history']) {
           const [r] = await conn.query<ResultSetHeader>(`DELETE FROM ${table} WHERE account_sid = ?`, [accountSid]);
           removed[table] = r.affectedRows;
         }

@@ -4,7 +4,7 @@
 // older) are deleted in small batches, each its own short transaction. One instance at
 // a time: a MySQL named lock, not waited for — whoever holds it is doing the work.
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { LOCKS, withNamedLock } from '../db/locks.js';
+import { alterPromptly, LOCKS, withNamedLock } from '../db/locks.js';
 import { listPartitions, MAX_PARTITION } from '../calls/partitions.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -49,7 +49,7 @@ export function createRetention(o: {
     const expired = parts.filter((p) => p.name !== MAX_PARTITION && p.lessThan !== null && p.lessThan <= cutoff.getTime());
     const droppable = parts.some((p) => p.name === MAX_PARTITION) || expired.length < parts.length
       ? expired.map((p) => p.name) : expired.slice(0, -1).map((p) => p.name);
-    if (droppable.length) await conn.query(`ALTER TABLE cdrs DROP PARTITION ${droppable.join(', ')}`);
+    if (droppable.length) await alterPromptly(conn, `ALTER TABLE cdrs DROP PARTITION ${droppable.join(', ')}`);
     let rows = 0;
     for (;;) {
       // Small batches, each its own statement: no long lock on the live partitions.

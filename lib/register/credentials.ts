@@ -2,6 +2,8 @@
 // should not cost a query each time, and a disabled client must stop working within
 // CREDENTIAL_CACHE_MS.
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { StoreUnavailableError } from '../errors.js';
+import { withTimeout } from '../timeout.js';
 
 export interface Credential {
   accountSid: string;
@@ -17,6 +19,7 @@ export interface CredentialStore {
 }
 
 const MAX_CACHED = 50_000;
+const LOOKUP_TIMEOUT_MS = 2000;
 
 export function createCredentialStore(pool: Pool, cacheMs: number, now: () => number = Date.now): CredentialStore {
   const cache = new Map<string, { at: number; value: Credential | null }>();
@@ -37,7 +40,9 @@ export function createCredentialStore(pool: Pool, cacheMs: number, now: () => nu
       const key = `${realm}\n${username}`;
       const hit = cache.get(key);
       if (hit && now() - hit.at < cacheMs) return hit.value;
-      const value = await query(realm, username);
+      // A stuck pool must end in a 503 the device can act on, not in silence.
+      const value = await withTimeout(query(realm, username), LOOKUP_TIMEOUT_MS,
+        () => new StoreUnavailableError('mysql', `credential lookup took over ${LOOKUP_TIMEOUT_MS} ms`));
       if (cacheMs > 0) {
         cache.delete(key);
         // Map keeps insertion order, so the first key is the oldest entry.

@@ -2,7 +2,9 @@ import type { Migration } from './index.js';
 
 // Opt-out history is written by triggers, so a change made directly in the database is
 // recorded as surely as one made through the admin API; the audit uses it to prove no
-// CDR was stored while its account had opted out.
+// CDR was stored while its account had opted out. changed_at is UTC_TIMESTAMP, like every other
+// instant compared with cdrs: CURRENT_TIMESTAMP would follow the time zone of whichever session
+// made the change.
 export const privacy: Migration = {
   version: 3,
   name: 'opt-out history, erasure audit log',
@@ -15,10 +17,10 @@ export const privacy: Migration = {
       KEY ix_opt_out_account_time (account_sid, changed_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='Every value accounts.disable_cdrs has taken, recorded by triggers'`,
     `CREATE TRIGGER IF NOT EXISTS trg_accounts_opt_out_insert AFTER INSERT ON accounts FOR EACH ROW
-      INSERT INTO cdr_opt_out_history (account_sid, disable_cdrs) VALUES (NEW.account_sid, NEW.disable_cdrs)`,
+      INSERT INTO cdr_opt_out_history (account_sid, disable_cdrs, changed_at) VALUES (NEW.account_sid, NEW.disable_cdrs, UTC_TIMESTAMP(3))`,
     `CREATE TRIGGER IF NOT EXISTS trg_accounts_opt_out_update AFTER UPDATE ON accounts FOR EACH ROW
-      INSERT INTO cdr_opt_out_history (account_sid, disable_cdrs)
-      SELECT NEW.account_sid, NEW.disable_cdrs FROM DUAL WHERE NOT (OLD.disable_cdrs <=> NEW.disable_cdrs)`,
+      INSERT INTO cdr_opt_out_history (account_sid, disable_cdrs, changed_at)
+      SELECT NEW.account_sid, NEW.disable_cdrs, UTC_TIMESTAMP(3) FROM DUAL WHERE NOT (OLD.disable_cdrs <=> NEW.disable_cdrs)`,
     `INSERT INTO cdr_opt_out_history (account_sid, disable_cdrs, changed_at)
       SELECT a.account_sid, a.disable_cdrs, a.created_at FROM accounts a
        WHERE NOT EXISTS (SELECT 1 FROM cdr_opt_out_history h WHERE h.account_sid = a.account_sid)`,

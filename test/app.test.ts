@@ -1,4 +1,8 @@
 // The built daemon as operators run it: `node dist/app.js`, configured by environment.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { RowDataPacket } from 'mysql2/promise';
 import t from 'tap';
 import { DrachtioPeer } from './peer/drachtio-peer.js';
 import { buildRegister } from './peer/sip-ua.js';
@@ -68,4 +72,31 @@ t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, s
   const admin = await (await import('mysql2/promise')).createConnection({ uri: MYSQL_ROOT });
   await admin.query('DROP DATABASE IF EXISTS sidecar_t_app2');
   await admin.end();
+});
+
+t.test('npm run provision: stores digests only, and re-running it never opts an account back in', async (t) => {
+  const provisionCli = (...args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'lib', 'cli', 'provision.js'), ...args],
+      { env: { PATH: process.env.PATH, MYSQL_URL: stores.mysqlUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+  const optedOut = async () => {
+    const [[r]] = await stores.pool.query<RowDataPacket[]>("SELECT disable_cdrs FROM accounts WHERE sip_realm = 'prov.example.com'");
+    return r!.disable_cdrs;
+  };
+  const first = await provisionCli('--realm', 'prov.example.com', '--user', 'amy', '--password', 'S3cret-pass', '--disable-cdrs', '--number', '15550003333');
+  t.equal(first.code, 0);
+  t.match(JSON.parse(first.out), { account_created: true, realm: 'prov.example.com', username: 'amy', numbers: ['15550003333'] });
+  t.equal(await optedOut(), 1);
+  t.equal((await provisionCli('--realm', 'prov.example.com', '--user', 'ben', '--password', 'other-pass')).code, 0);
+  t.equal(await optedOut(), 1, 'adding a user keeps the opt-out');
+  t.equal((await provisionCli('--realm', 'prov.example.com', '--user', 'ben', '--password', 'other-pass', '--enable-cdrs')).code, 0);
+  t.equal(await optedOut(), 0, 'only an explicit flag changes it');
+  const [clients] = await stores.pool.query<RowDataPacket[]>('SELECT * FROM clients');
+  t.equal(clients.length, 2);
+  t.notOk(JSON.stringify(clients).includes('S3cret-pass'), 'no password stored');
+  t.equal(clients.find((c) => c.username === 'amy')!.ha1_md5, createHash('md5').update('amy:prov.example.com:S3cret-pass').digest('hex'));
+  t.equal((await provisionCli('--realm', 'prov.example.com')).code, 64, 'usage error without user and password');
 });

@@ -220,8 +220,11 @@ t.test('opt-out through one instance stops a call in progress from being recorde
     break; // that stray went to A, so the next stop is B's
   }
   const bStops = await stopsOn(b);
+  const bOptedOut = await metric(b.metrics.cdrsSkipped, { reason: 'opted_out' });
   await peer.sendCdr('stop', 'network', now(), 'normal-release', call.bye);
   t.ok(await eventually(async () => (await stopsOn(b)) === bStops + 1), 'the call\'s stop reached instance B');
+  t.ok(await eventually(async () => (await metric(b.metrics.cdrsSkipped, { reason: 'opted_out' })) === bOptedOut + 1),
+    'instance B dropped it as opted out (not lost some other way)');
   const marker = leg({ toUser: '15550002222', sourceIp: '203.0.113.5' });
   await peer.sendCdr('attempt', 'network', now(), marker.invite);
   await peer.sendCdr('stop', 'application', now(), 'call-rejected', marker.final(486));

@@ -35,13 +35,6 @@ export class MigrationError extends SidecarError {
   }
 }
 
-/** Input from a caller (admin API, CLI) that cannot be accepted. */
-export class InvalidInputError extends SidecarError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_INVALID_INPUT', message, options);
-  }
-}
-
 /** Shutdown did not finish within SHUTDOWN_TIMEOUT_MS. */
 export class ShutdownTimeoutError extends SidecarError {
   constructor(stage: string, timeoutMs: number) {

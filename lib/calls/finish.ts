@@ -1,6 +1,7 @@
 // A stop event ends a leg: wait briefly for the leg's other events (another instance may still be
 // recording them), resolve the account, apply the opt-out as it is when the leg ends, then hand the
 // row to the spool and delete the leg in one atomic step (correlate.finish).
+import { StoreUnavailableError } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
 import type { AccountResolver, ResolvedAccount } from './accounts.js';
@@ -8,6 +9,7 @@ import type { CallState, LegState } from './correlate.js';
 import { DIALOG_ENDING_REASONS, type CdrEvent } from './event.js';
 import { buildRow, resolutionInputs } from './row.js';
 import type { Spool } from './spool.js';
+import { withTimeout } from '../timeout.js';
 
 export type StopEvent = Extract<CdrEvent, { type: 'stop' }>;
 
@@ -44,21 +46,19 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
   let fullDropped = 0;
 
   const decide = async (state: LegState): Promise<Decision> => {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const account = await Promise.race([
-        accounts.resolve(resolutionInputs(state)),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('account lookup timed out')), RESOLVE_TIMEOUT_MS); }),
-      ]);
+      const account = await withTimeout(accounts.resolve(resolutionInputs(state)), RESOLVE_TIMEOUT_MS,
+        () => new StoreUnavailableError('mysql', `account lookup took over ${RESOLVE_TIMEOUT_MS} ms`));
       if (!account) return { kind: 'skip', reason: 'unknown_account' };
       if (account.disableCdrs) return { kind: 'skip', reason: 'opted_out', accountSid: account.accountSid };
       return { kind: 'record', account };
-    } catch {
+    } catch (err) {
       // MySQL cannot answer now: spool the row unresolved; the writer resolves it (and applies the
       // opt-out) when MySQL is back, so nothing is lost and nothing is kept for an opted-out account.
+      // Anything else is a bug, not an outage: let it surface.
+      if (!(err instanceof StoreUnavailableError) && typeof (err as { code?: unknown }).code !== 'string') throw err;
+      log.debug({ err: (err as Error).message }, 'account lookup failed; row spooled unresolved');
       return { kind: 'deferred' };
-    } finally {
-      clearTimeout(timer);
     }
   };
 

@@ -5,11 +5,11 @@
 // a time: a MySQL named lock, not waited for — whoever holds it is doing the work.
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { alterPromptly, LOCKS, withNamedLock } from '../db/locks.js';
+import { DAY_MS } from '../calls/event.js';
 import { listPartitions, MAX_PARTITION } from '../calls/partitions.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
-const DAY_MS = 86_400_000;
 
 export interface PurgeResult { ran: boolean; partitionsDropped: string[]; rowsDeleted: number; cutoff: Date }
 

@@ -25,10 +25,6 @@ const URI_CHARS = /^[\x21\x23-\x3b\x3d\x3f-\x7e]+$/; // printable ASCII except "
 const USER_CHARS = /^[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+$/;
 const CONTROL_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/; // CTLs except HTAB
 
-/** Trimmed header value, or null when absent, empty or longer than we accept. */
-export function headerValue(h: string | undefined): string | null {
-  return capped(h) || null;
-}
 
 function capped(s: string | undefined): string | null {
   return typeof s === 'string' && s.length <= MAX_HEADER_LENGTH ? s.trim() : null;

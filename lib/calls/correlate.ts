@@ -73,6 +73,21 @@ redis.call('RPUSH', KEYS[4], ARGV[3])
 return 'spooled'
 `;
 
+// KEYS: leg, done. The leg's fields and whether it is finished, in one command (not MULTI): the recorder's
+// connection pipelines its commands (recorder.ts), and a MULTI would overtake the merges queued before it.
+const READ = `
+local h = redis.call('HGETALL', KEYS[1])
+table.insert(h, 1, redis.call('EXISTS', KEYS[2]))
+return h
+`;
+
+// KEYS: leg, index. ARGV: member. 1 when there was a leg.
+const DISCARD = `
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n
+`;
+
 export interface CallState {
   /** Records an attempt or start; 'duplicate' when this source/role was already seen, 'late' when the leg is finished. */
   merge(ev: Extract<CdrEvent, { type: 'attempt' | 'start' }>, now: number): Promise<MergeResult>;
@@ -91,8 +106,19 @@ export interface CallState {
 
 type Run = (...args: (string | number)[]) => Promise<string>;
 
+// A leg's id is needed by each of its events (attempt, start, the stop's read and finish): a SHA-256
+// each time was 4 % of an event's cost. The last few thousand are kept (emptied when full).
+const ids = new Map<string, string>();
+const MAX_CACHED_IDS = 20_000;
+
 export function legId(callId: string): string {
-  return createHash('sha256').update(callId).digest('base64url').slice(0, 22);
+  let id = ids.get(callId);
+  if (id === undefined) {
+    id = createHash('sha256').update(callId).digest('base64url').slice(0, 22);
+    if (ids.size >= MAX_CACHED_IDS) ids.clear();
+    ids.set(callId, id);
+  }
+  return id;
 }
 
 export function createCallState(redis: Redis, prefix: string, ttlSeconds: number): CallState {
@@ -101,7 +127,11 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
   const indexKey = `${prefix}cdr:legs`;
   redis.defineCommand('sidecarCdrMerge', { numberOfKeys: 3, lua: MERGE });
   redis.defineCommand('sidecarCdrFinish', { numberOfKeys: 4, lua: FINISH });
-  const r = redis as unknown as { sidecarCdrMerge: Run; sidecarCdrFinish: Run };
+  redis.defineCommand('sidecarCdrRead', { numberOfKeys: 2, lua: READ });
+  redis.defineCommand('sidecarCdrDiscard', { numberOfKeys: 2, lua: DISCARD });
+  const r = redis as unknown as {
+    sidecarCdrMerge: Run; sidecarCdrFinish: Run; sidecarCdrDiscard: Run; sidecarCdrRead(...a: string[]): Promise<(string | number)[]>;
+  };
 
   return {
     async merge(ev, now) {
@@ -137,11 +167,10 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
 
     async read(callId) {
       const id = legId(callId);
-      const res = await redis.multi().hgetall(legKey(id)).exists(doneKey(id)).exec();
-      if (!res) throw new Error('Redis transaction aborted');
-      const [[e1, h], [e2, done]] = res as [[Error | null, Record<string, string>], [Error | null, number]];
-      if (e1 || e2) throw e1 ?? e2;
-      return { done: done === 1, state: h && h.v ? toState(h) : null };
+      const res = await r.sidecarCdrRead(legKey(id), doneKey(id));
+      const h: Record<string, string> = {};
+      for (let i = 1; i < res.length; i += 2) h[res[i] as string] = res[i + 1] as string;
+      return { done: res[0] === 1, state: h.v ? toState(h) : null };
     },
 
     async finish(callId, version, row, spool) {
@@ -167,8 +196,7 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
 
     async discard(callId) {
       const id = legId(callId);
-      const res = await redis.multi().del(legKey(id)).zrem(indexKey, id).exec();
-      return Number(res?.[0]?.[1] ?? 0) === 1;
+      return Number(await r.sidecarCdrDiscard(legKey(id), indexKey, id)) === 1;
     },
 
     isLegKey: (key) => key.startsWith(`${prefix}cdr:leg:`),

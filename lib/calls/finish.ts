@@ -63,7 +63,9 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
   };
 
   return async function onStop(ev) {
-    const leg = hash(ev.callId);
+    // The keyed hash (an HMAC) names the leg in log lines only: computed when one is written.
+    let legRef: string | undefined;
+    const leg = () => (legRef ??= hash(ev.callId));
     let waited = 0;
     let changed = 0;
     for (;;) {
@@ -76,14 +78,14 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
         continue;
       }
       if (!state) {
-        log.warn({ leg, reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
+        log.warn({ leg: leg(), reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
         return skip('stop_without_attempt');
       }
       if (state.attemptedAt === null) {
         // A start arrived but the attempt never did: nothing to build a row from; remove what we hold.
         const r = await calls.finish(ev.callId, state.version, null, spool);
         if (r === 'changed' && ++changed <= MAX_CHANGED_RETRIES) continue;
-        log.warn({ leg, reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
+        log.warn({ leg: leg(), reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
         return skip('stop_without_attempt');
       }
 
@@ -102,8 +104,8 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
           return skip('duplicate'); // another instance finished it first
         case 'dropped':
           if (decision.kind === 'skip') {
-            if (decision.reason === 'unknown_account') log.info({ leg, direction: state.direction }, 'no account for call leg; no CDR');
-            else log.debug({ leg, account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
+            if (decision.reason === 'unknown_account') log.info({ leg: leg(), direction: state.direction }, 'no account for call leg; no CDR');
+            else log.debug({ leg: leg(), account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
             return skip(decision.reason);
           }
           return;
@@ -116,7 +118,7 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
           }
           return skip('spool_full');
         case 'spooled':
-          if (decision.kind === 'deferred') log.debug({ leg }, 'CDR spooled; account resolved when MySQL answers');
+          if (decision.kind === 'deferred') log.debug({ leg: leg() }, 'CDR spooled; account resolved when MySQL answers');
           d.onSpooled();
           return;
       }

@@ -10,17 +10,23 @@ export type AuthOutcome =
   | { kind: 'challenge'; stale: boolean }
   /** Credentials were checked and are wrong: counts towards blocking the source. */
   | { kind: 'forbidden'; why: string }
-  | { kind: 'invalid'; reason: string };
+  | { kind: 'invalid'; reason: string }
+  /** `beforeLookup` said the source is blocked: MySQL was not asked. */
+  | { kind: 'blocked' };
 
 export interface Authenticator {
-  authenticate(r: RegisterRequest, method: string, requestUri: string): Promise<AuthOutcome>;
+  /**
+   * `beforeLookup` runs before the credentials are read from MySQL (not when they are cached): a
+   * source it reports blocked never makes the registrar query the database.
+   */
+  authenticate(r: RegisterRequest, method: string, requestUri: string, beforeLookup?: () => Promise<boolean>): Promise<AuthOutcome>;
   challenge(realm: string, stale: boolean): string[];
 }
 
 export function createAuthenticator(o: { credentials: CredentialStore; nonces: NonceService; now?: () => number }): Authenticator {
   const now = o.now ?? Date.now;
   return {
-    async authenticate(r, method, requestUri) {
+    async authenticate(r, method, requestUri, beforeLookup) {
       const c = r.credentials;
       if (!c) return { kind: 'challenge', stale: false };
       if (!isSupportedAlgorithm(c.algorithm)) return { kind: 'invalid', reason: 'Unsupported Digest Algorithm' };
@@ -35,7 +41,11 @@ export function createAuthenticator(o: { credentials: CredentialStore; nonces: N
       if (c.uri !== requestUri) return { kind: 'forbidden', why: 'uri' };
       const nc = parseNonceCount(c.nc ?? '');
       if (nc === null || nc === 0) return { kind: 'invalid', reason: 'Bad Nonce Count' };
-      const cred = await o.credentials.find(r.domain, c.username);
+      let cred = o.credentials.peek(r.domain, c.username);
+      if (cred === undefined) {
+        if (beforeLookup && await beforeLookup()) return { kind: 'blocked' };
+        cred = await o.credentials.find(r.domain, c.username);
+      }
       if (!cred) return { kind: 'forbidden', why: 'unknown' };
       const ha1 = c.algorithm === 'SHA-256' ? cred.ha1Sha256 : cred.ha1Md5;
       const ok = verifyResponse({

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { scanKeys } from '../redis.js';
+import { batcherFor } from './batch.js';
 
 export const MAX_BINDINGS_PER_AOR = 10;
 
@@ -32,13 +33,14 @@ export type Change = { contact: string; expires: number };
 
 export type StoreResult =
   | { ok: true; bindings: CurrentBinding[] }
-  | { ok: false; reason: 'replayed' };
+  | { ok: false; reason: 'replayed' | 'blocked' };
 
-// One round trip: refuse a replayed nonce-count, apply every change, trim the AOR to
-// MAX_BINDINGS_PER_AOR, and return what is now bound.
+// One round trip: refuse a blocked source (KEYS[4], guard.ts; '' = no check) and a replayed
+// nonce-count, apply every change, trim the AOR to MAX_BINDINGS_PER_AOR, and return what is now bound.
 const STORE_SCRIPT = `
-local aor, all, nckey = KEYS[1], KEYS[2], KEYS[3]
+local aor, all, nckey, block = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, nc, ncttl, bprefix, removeAll, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+if block ~= '' and redis.call('EXISTS', block) == 1 then return {-2} end
 if nc > 0 then
   local last = tonumber(redis.call('GET', nckey) or '0')
   if nc <= last then return {-1} end
@@ -79,10 +81,14 @@ return out
 `;
 
 export interface BindingStore {
-  /** Apply the changes of one authenticated REGISTER; `nc` 0 skips the nonce-count check. */
+  /**
+   * Apply the changes of one authenticated REGISTER; `nc` 0 skips the nonce-count check. With
+   * `blockKey`, nothing is stored while that key exists ({ ok: false, reason: 'blocked' }).
+   */
   store(o: {
     accountSid: string; user: string; nonce: string; nc: number; nonceTtlMs: number;
     removeAll: boolean; changes: { contact: string; ttlMs: number; binding: Binding | null }[]; now: number;
+    blockKey?: string;
   }): Promise<StoreResult>;
   list(accountSid: string, user: string, now: number): Promise<Binding[]>;
   /** Bindings alive now, at a cost that does not grow with their number. */
@@ -106,8 +112,11 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
-  redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 3, lua: STORE_SCRIPT });
-  const run = (redis as unknown as { sidecarStoreBindings(...a: (string | number)[]): Promise<string[] | number[]> }).sidecarStoreBindings.bind(redis);
+  redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 4, lua: STORE_SCRIPT });
+  // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
+  const batch = batcherFor(redis);
+  const run = (args: (string | number)[]) =>
+    batch<(string | number)[]>((p) => (p as unknown as { sidecarStoreBindings(...a: (string | number)[]): unknown }).sidecarStoreBindings(...args));
 
   const readAll = async (keys: string[]): Promise<Binding[]> => {
     if (keys.length === 0) return [];
@@ -118,17 +127,23 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   return {
     async store(o) {
       const args: (string | number)[] = [
-        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`,
+        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '',
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
       ];
+      // What we write comes back as written: its Contact is known without parsing it again.
+      const written = new Map<string, string>();
       for (const c of o.changes) {
-        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, c.binding ? JSON.stringify(c.binding) : '');
+        const json = c.binding ? JSON.stringify(c.binding) : '';
+        if (c.binding) written.set(json, c.binding.contact);
+        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json);
       }
-      const out = (await run(...args)) as (string | number)[];
+      const out = await run(args);
       if (out[0] === -1) return { ok: false, reason: 'replayed' };
+      if (out[0] === -2) return { ok: false, reason: 'blocked' };
       const bindings: CurrentBinding[] = [];
       for (let i = 1; i < out.length; i += 2) {
-        bindings.push({ contact: (JSON.parse(out[i] as string) as Binding).contact, expiresAt: Number(out[i + 1]) });
+        const json = out[i] as string;
+        bindings.push({ contact: written.get(json) ?? (JSON.parse(json) as Binding).contact, expiresAt: Number(out[i + 1]) });
       }
       return { ok: true, bindings };
     },

@@ -15,6 +15,8 @@ export interface Credential {
 export interface CredentialStore {
   /** null: no active client of that name in an active account with that realm. */
   find(realm: string, username: string): Promise<Credential | null>;
+  /** What find() would answer from its cache, without asking MySQL; undefined when it would ask. */
+  peek(realm: string, username: string): Credential | null | undefined;
   forget(): void;
 }
 
@@ -50,6 +52,10 @@ export function createCredentialStore(pool: Pool, cacheMs: number, now: () => nu
         cache.set(key, { at: now(), value });
       }
       return value;
+    },
+    peek(realm, username) {
+      const hit = cache.get(`${realm}\n${username}`);
+      return hit && now() - hit.at < cacheMs ? hit.value : undefined;
     },
     forget() {
       cache.clear();

@@ -1,6 +1,6 @@
-// The REGISTER flow: parse → refuse blocked sources → authenticate → check expiry →
-// store the binding in Redis → answer. Every path ends in exactly one response, one
-// metric and, at info level, no address or user.
+// The REGISTER flow: parse → authenticate → check expiry → store the binding in Redis → answer,
+// refusing a blocked source at whichever step first needs Redis or MySQL. Every path ends in
+// exactly one response, one metric and, at info level, no address or user.
 import type { Config } from '../../config/index.js';
 import type { Hasher, Logger } from '../log.js';
 import type { Metrics, RegisterResult } from '../metrics.js';
@@ -47,29 +47,38 @@ export function createRegisterHandler(d: RegisterDeps) {
       }
       const r = parsed.value;
       const source = req.source_address;
-      if (await d.guard.isBlocked(source)) {
+      // A blocked source gets 403 whatever it sends. Where the outcome is decided by a Redis script
+      // anyway (storing a binding, counting a failure) that script checks the block, in the same
+      // round trip; every other outcome, and a MySQL credential lookup, is preceded by an explicit check.
+      const blocked = () => {
         d.log.info({ result: 'blocked', source: d.hash(source) }, 'REGISTER refused: source blocked after repeated failures');
         return reply('blocked', 403, 'Forbidden');
-      }
+      };
+      const isBlocked = () => d.guard.isBlocked(source);
 
-      const auth = await d.auth.authenticate(r, req.method, req.uri);
+      const auth = await d.auth.authenticate(r, req.method, req.uri, isBlocked);
+      if (auth.kind === 'blocked') return blocked();
       if (auth.kind === 'invalid') {
+        if (await isBlocked()) return blocked();
         d.log.info({ result: 'invalid', reason: auth.reason }, 'REGISTER rejected');
         return reply('invalid', 400, auth.reason);
       }
       if (auth.kind === 'challenge') {
+        if (await isBlocked()) return blocked();
         return reply(auth.stale ? 'stale' : 'challenged', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, auth.stale)));
       }
       if (auth.kind === 'forbidden') {
+        const failure = await d.guard.recordFailure(source);
+        if (failure === 'blocked') return blocked();
         d.metrics.authFailures.inc();
-        const blocked = await d.guard.recordFailure(source);
-        if (blocked) d.metrics.sourcesBlocked.inc();
-        d.log.info({ result: 'forbidden', why: auth.why, user: d.hash(r.user), source: d.hash(source), blocked }, 'REGISTER authentication failed');
+        if (failure === 'block_started') d.metrics.sourcesBlocked.inc();
+        d.log.info({ result: 'forbidden', why: auth.why, user: d.hash(r.user), source: d.hash(source), blocked: failure === 'block_started' }, 'REGISTER authentication failed');
         return reply('forbidden', 403, 'Forbidden');
       }
 
       const tooBrief = r.contacts.find((c) => c.expires !== 0 && c.expires < d.config.minExpires);
       if (tooBrief) {
+        if (await isBlocked()) return blocked();
         d.log.info({ result: 'too_brief', requested: tooBrief.expires, min: d.config.minExpires }, 'REGISTER rejected: interval too brief');
         return reply('too_brief', 423, 'Interval Too Brief', { 'Min-Expires': String(d.config.minExpires) });
       }
@@ -81,8 +90,9 @@ export function createRegisterHandler(d: RegisterDeps) {
       });
       const stored = await d.bindings.store({
         accountSid: auth.accountSid, user: r.user, nonce: auth.nonce, nc: auth.nc, nonceTtlMs: auth.nonceTtlMs,
-        removeAll: r.removeAll, changes, now: t,
+        removeAll: r.removeAll, changes, now: t, blockKey: d.guard.blockKey(source),
       });
+      if (!stored.ok && stored.reason === 'blocked') return blocked();
       if (!stored.ok) {
         d.log.info({ result: 'replayed', user: d.hash(r.user) }, 'REGISTER refused: nonce-count replayed');
         return reply('replayed', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, true)));
@@ -93,7 +103,8 @@ export function createRegisterHandler(d: RegisterDeps) {
           .map((b) => `<${b.contact}>;expires=${Math.max(1, Math.ceil((b.expiresAt - t) / 1000))}`).join(', ');
       }
       const removedOnly = changes.every((c) => c.ttlMs === 0);
-      d.log.debug({ user: d.hash(r.user), contacts: stored.bindings.length }, 'REGISTER stored');
+      // The keyed hash is an HMAC: not worth computing for a line that is not written.
+      if (d.log.isLevelEnabled('debug')) d.log.debug({ user: d.hash(r.user), contacts: stored.bindings.length }, 'REGISTER stored');
       return reply(removedOnly ? 'removed' : 'ok', 200, 'OK', headers);
     } catch (err) {
       // Redis or MySQL failed mid-request: never a 200 for a binding that was not stored.

@@ -42,6 +42,12 @@ function skipWs(s: string, i: number): number {
 
 /** Reads the quoted-string opening at s[i], undoing backslash escapes. */
 function readQuoted(s: string, i: number): { value: string; end: number } | null {
+  // Fast path, the usual case (every quoted value of a Digest header): no escape before the closing
+  // quote, so the value is that slice as it stands. One scan instead of a test per character.
+  const close = s.indexOf('"', i + 1);
+  if (close < 0) return null; // unterminated
+  const plain = s.slice(i + 1, close);
+  if (!plain.includes('\\')) return CONTROL_CHARS.test(plain) ? null : { value: plain, end: close + 1 };
   let out = '';
   for (let j = i + 1; j < s.length; j++) {
     let c = s[j];

@@ -29,7 +29,8 @@ export function createAuthenticator(o: { credentials: CredentialStore; nonces: N
     async authenticate(r, method, requestUri, beforeLookup) {
       const c = r.credentials;
       if (!c) return { kind: 'challenge', stale: false };
-      if (!isSupportedAlgorithm(c.algorithm)) return { kind: 'invalid', reason: 'Unsupported Digest Algorithm' };
+      // RFC 8760: an algorithm we do not offer earns the challenge that lists the ones we do.
+      if (!isSupportedAlgorithm(c.algorithm)) return { kind: 'challenge', stale: false };
       const check = o.nonces.check(c.nonce);
       // A nonce we cannot verify (another secret, a restart with a random secret) earns a
       // fresh challenge rather than a refusal: the device did nothing wrong.

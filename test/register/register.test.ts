@@ -154,6 +154,16 @@ t.test('a replayed nonce-count is refused and changes nothing', async (t) => {
   t.equal((await d.once({ expires: 0 })).status, 200);
 });
 
+t.test('an algorithm we do not offer gets the challenge listing the ones we do', async (t) => {
+  const d = device({ sourcePort: 5089 });
+  d.learn(await d.once());
+  const sha512 = digestAuthorization({ user: 'alice', password: 'wonderland', realm: DOMAIN, nonce: d.nonce!, uri: `sip:${DOMAIN}`, qop: 'auth', nc: 1 })
+    .replace('algorithm=MD5', 'algorithm=SHA-512-256');
+  const res = await d.once({ authorization: sha512 });
+  t.equal(res.status, 401);
+  t.same(challenges(res.headers['www-authenticate']).map((c) => c.algorithm), ['SHA-256', 'MD5']);
+});
+
 t.test('a nonce from another secret gets a fresh challenge, not a refusal', async (t) => {
   const d = device({ sourcePort: 5085 });
   d.nonce = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';

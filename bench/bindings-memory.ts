@@ -34,10 +34,12 @@ export async function benchBindingMemory(redis: Redis, o: { count: number }): Pr
         const binding: Binding = {
           contact, sourceAddress: ip, sourcePort: 5060, transport: 'udp', userAgent: 'Yealink SIP-T46S 66.86.0.15',
           accountSid: acct, aor: `sip:${user}@a${Math.floor(i / PER_ACCOUNT)}.example.com`, registeredAt: now, expiresAt: now + TTL_MS,
+          // A phone's Call-ID, as real ones look (it counts in the memory per binding).
+          callId: `${randomBytes(12).toString('hex')}@${ip}`, cseq: 1,
         };
         const r = await store.store({
           accountSid: acct, user, nonce: randomBytes(32).toString('base64url').slice(0, 43), nc: 1, nonceTtlMs: 300_000,
-          removeAll: false, changes: [{ contact, ttlMs: TTL_MS, binding }], now,
+          removeAll: false, changes: [{ contact, ttlMs: TTL_MS, binding }], now, callId: binding.callId, cseq: 1,
         });
         if (!r.ok) throw new Error('binding store refused a fresh nonce');
       }

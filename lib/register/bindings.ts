@@ -25,6 +25,9 @@ export interface Binding {
   aor: string;
   registeredAt: number;
   expiresAt: number;
+  /** Of the REGISTER that made it (RFC 3261 10.3 ordering). */
+  callId: string;
+  cseq: number;
 }
 
 export interface CurrentBinding { contact: string; expiresAt: number }
@@ -33,13 +36,14 @@ export type Change = { contact: string; expires: number };
 
 export type StoreResult =
   | { ok: true; bindings: CurrentBinding[] }
-  | { ok: false; reason: 'replayed' | 'blocked' };
+  | { ok: false; reason: 'replayed' | 'blocked' | 'out_of_order' };
 
 // One round trip: refuse a blocked source (KEYS[4], guard.ts; '' = no check) and a replayed
 // nonce-count, apply every change, trim the AOR to MAX_BINDINGS_PER_AOR, and return what is now bound.
 const STORE_SCRIPT = `
 local aor, all, nckey, block = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, nc, ncttl, bprefix, removeAll, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local callid, cseq = ARGV[7], tonumber(ARGV[8])
 if block ~= '' and redis.call('EXISTS', block) == 1 then return {-2} end
 if nc > 0 then
   local last = tonumber(redis.call('GET', nckey) or '0')
@@ -49,6 +53,22 @@ end
 local expired = redis.call('ZRANGEBYSCORE', aor, '-inf', now)
 for _, cid in ipairs(expired) do redis.call('ZREM', all, cid) end
 redis.call('ZREMRANGEBYSCORE', aor, '-inf', now)
+-- RFC 3261 10.3 step 7: a binding made by this Call-ID with an equal or higher CSeq means
+-- this request is older than one already applied (two instances, two orders).
+local function newer(cid)
+  local v = redis.call('GET', bprefix .. cid)
+  if not v then return false end
+  local ok, b = pcall(cjson.decode, v)
+  return ok and b.callId == callid and type(b.cseq) == 'number' and b.cseq >= cseq
+end
+if removeAll == '1' then
+  for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do if newer(cid) then return {-3} end end
+end
+local fresh = {}
+for i = 9, #ARGV, 3 do
+  if newer(ARGV[i]) then return {-3} end
+  fresh[ARGV[i]] = true
+end
 local function drop(cid)
   redis.call('DEL', bprefix .. cid)
   redis.call('ZREM', aor, cid)
@@ -57,7 +77,7 @@ end
 if removeAll == '1' then
   for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do drop(cid) end
 end
-for i = 7, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   local cid, ttl = ARGV[i], tonumber(ARGV[i + 1])
   if ttl == 0 then drop(cid) else
     redis.call('SET', bprefix .. cid, ARGV[i + 2], 'PX', ttl)
@@ -65,9 +85,11 @@ for i = 7, #ARGV, 3 do
     redis.call('ZADD', all, now + ttl, cid)
   end
 end
+-- Over the limit, the soonest to expire go, never one this request just wrote.
 local extra = redis.call('ZCARD', aor) - max
-if extra > 0 then
-  for _, cid in ipairs(redis.call('ZRANGE', aor, 0, extra - 1)) do drop(cid) end
+for _, cid in ipairs(extra > 0 and redis.call('ZRANGE', aor, 0, -1) or {}) do
+  if extra == 0 then break end
+  if not fresh[cid] then drop(cid); extra = extra - 1 end
 end
 local cur = redis.call('ZRANGE', aor, 0, -1, 'WITHSCORES')
 if #cur == 0 then redis.call('DEL', aor); return {1} end
@@ -89,6 +111,8 @@ export interface BindingStore {
     accountSid: string; user: string; nonce: string; nc: number; nonceTtlMs: number;
     removeAll: boolean; changes: { contact: string; ttlMs: number; binding: Binding | null }[]; now: number;
     blockKey?: string;
+    /** The REGISTER's Call-ID and CSeq: an older request of the same Call-ID changes nothing. */
+    callId: string; cseq: number;
   }): Promise<StoreResult>;
   list(accountSid: string, user: string, now: number): Promise<Binding[]>;
   /** Bindings alive now, at a cost that does not grow with their number. */
@@ -129,6 +153,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       const args: (string | number)[] = [
         aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '',
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
+        o.callId, o.cseq,
       ];
       // What we write comes back as written: its Contact is known without parsing it again.
       const written = new Map<string, string>();
@@ -140,6 +165,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       const out = await run(args);
       if (out[0] === -1) return { ok: false, reason: 'replayed' };
       if (out[0] === -2) return { ok: false, reason: 'blocked' };
+      if (out[0] === -3) return { ok: false, reason: 'out_of_order' };
       const bindings: CurrentBinding[] = [];
       for (let i = 1; i < out.length; i += 2) {
         const json = out[i] as string;

@@ -90,9 +90,13 @@ export function createRegisterHandler(d: RegisterDeps) {
       });
       const stored = await d.bindings.store({
         accountSid: auth.accountSid, user: r.user, nonce: auth.nonce, nc: auth.nc, nonceTtlMs: auth.nonceTtlMs,
-        removeAll: r.removeAll, changes, now: t, blockKey: d.guard.blockKey(source),
+        removeAll: r.removeAll, changes, now: t, blockKey: d.guard.blockKey(source), callId: r.callId, cseq: r.cseq,
       });
       if (!stored.ok && stored.reason === 'blocked') return blocked();
+      if (!stored.ok && stored.reason === 'out_of_order') {
+        d.log.info({ result: 'invalid', user: d.hash(r.user) }, 'REGISTER refused: CSeq not above that of a binding it made');
+        return reply('invalid', 400, 'CSeq Out Of Order');
+      }
       if (!stored.ok) {
         d.log.info({ result: 'replayed', user: d.hash(r.user) }, 'REGISTER refused: nonce-count replayed');
         return reply('replayed', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, true)));
@@ -125,6 +129,8 @@ function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, acc
     aor: r.aor,
     registeredAt: t,
     expiresAt: t + ttlMs,
+    callId: r.callId,
+    cseq: r.cseq,
   };
 }
 

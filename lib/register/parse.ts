@@ -27,6 +27,8 @@ export interface RegisterRequest {
   contacts: ContactChange[];
   credentials: DigestCredentials | null;
   userAgent: string | null;
+  callId: string;
+  cseq: number;
 }
 
 export type Parsed = { ok: true; value: RegisterRequest } | { ok: false; status: 400; reason: string };
@@ -39,6 +41,12 @@ export function parseRegister(req: InboundRequest, cfg: Config['register']): Par
   const to = toValue ? parseNameAddr(toValue) : null;
   const aor = to ? parseSipUri(to.uri) : null;
   if (!aor || !aor.user) return bad('Bad To Header');
+
+  const callId = req.get('Call-ID')?.trim();
+  if (!callId || callId.length > 255) return bad('Bad Call-ID Header');
+  const cseqMatch = /^\s*(\d{1,10})\s+REGISTER\s*$/i.exec(req.get('CSeq') ?? '');
+  const cseq = cseqMatch ? Number(cseqMatch[1]) : NaN;
+  if (!(cseq < 2 ** 31)) return bad('Bad CSeq Header');
 
   const expiresHeader = req.get('Expires');
   const headerExpires = expiresHeader === undefined ? null : parseDeltaSeconds(expiresHeader);
@@ -63,6 +71,8 @@ export function parseRegister(req: InboundRequest, cfg: Config['register']): Par
     aor: `sip:${aor.user}@${aor.host}`,
     credentials,
     userAgent: ua ? ua.slice(0, 128) : null,
+    callId,
+    cseq,
   };
 
   if (contact.star) {

@@ -229,6 +229,33 @@ t.test('an AOR keeps at most ten bindings, and the 200 listing them stays a smal
   t.equal((await d.once({ contact: '*', expires: 0 })).status, 200, 'the connection still works');
 });
 
+t.test('an older REGISTER of the same Call-ID (RFC 3261 10.3 ordering) changes nothing', async (t) => {
+  const d = device({ sourcePort: 5090 });
+  d.cseq = 10;
+  t.equal((await d.register({ expires: 3600 })).status, 200);
+  const before = await bindingsOf('alice');
+  d.cseq = 5; // e.g. an un-REGISTER (CSeq 11) and a refresh (CSeq 5) that reached two instances in the wrong order
+  const late = await d.once({ expires: 0 });
+  t.equal(late.status, 400);
+  t.equal(late.reason, 'CSeq Out Of Order');
+  t.same((await bindingsOf('alice')).map((b) => b.key), before.map((b) => b.key), 'the binding is untouched');
+  d.cseq = 12;
+  t.equal((await d.once({ expires: 0 })).status, 200, 'a newer one applies');
+  t.same(await bindingsOf('alice'), []);
+});
+
+t.test('making room at ten bindings never evicts the one just written', async (t) => {
+  const d = device({ sourcePort: 5091 });
+  const contact = (i: number) => `<sip:alice@${DEVICE_IP}:${7000 + i}>`;
+  t.equal((await d.register({ contact: Array.from({ length: 5 }, (_, i) => contact(i)).join(', '), expires: 3600 })).status, 200);
+  t.equal((await d.once({ contact: Array.from({ length: 5 }, (_, i) => contact(i + 5)).join(', '), expires: 3600 })).status, 200);
+  const res = await d.once({ contact: contact(10), expires: 120 });
+  t.equal(res.status, 200);
+  t.match(res.headers.contact, new RegExp(`:7010>;expires=120`), 'the short-lived newcomer stays');
+  t.equal(res.headers.contact!.split(/,\s*</).length, 10);
+  t.equal((await d.once({ contact: '*', expires: 0 })).status, 200);
+});
+
 t.test('nothing at info level names a device address or user', async (t) => {
   const text = daemon.rawLogs.filter((l) => !l.includes('"level":"debug"')).join('\n');
   for (const needle of [DEVICE_IP, '203.0.113.1', 'alice', 'wonderland', 'mallory']) t.notOk(text.includes(needle), `no "${needle}" in logs`);

@@ -19,19 +19,20 @@ export interface Authenticator {
    * `beforeLookup` runs before the credentials are read from MySQL (not when they are cached): a
    * source it reports blocked never makes the registrar query the database.
    */
-  authenticate(r: RegisterRequest, method: string, requestUri: string, beforeLookup?: () => Promise<boolean>): Promise<AuthOutcome>;
-  challenge(realm: string, stale: boolean): string[];
+  /** `source`: the packet's source address; nonces only verify from the address they were sent to. */
+  authenticate(r: RegisterRequest, method: string, requestUri: string, source: string, beforeLookup?: () => Promise<boolean>): Promise<AuthOutcome>;
+  challenge(realm: string, stale: boolean, source: string): string[];
 }
 
 export function createAuthenticator(o: { credentials: CredentialStore; nonces: NonceService; now?: () => number }): Authenticator {
   const now = o.now ?? Date.now;
   return {
-    async authenticate(r, method, requestUri, beforeLookup) {
+    async authenticate(r, method, requestUri, source, beforeLookup) {
       const c = r.credentials;
       if (!c) return { kind: 'challenge', stale: false };
       // RFC 8760: an algorithm we do not offer earns the challenge that lists the ones we do.
       if (!isSupportedAlgorithm(c.algorithm)) return { kind: 'challenge', stale: false };
-      const check = o.nonces.check(c.nonce);
+      const check = o.nonces.check(c.nonce, source);
       // A nonce we cannot verify (another secret, a restart with a random secret) earns a
       // fresh challenge rather than a refusal: the device did nothing wrong.
       if (check.state === 'invalid') return { kind: 'challenge', stale: false };
@@ -57,8 +58,8 @@ export function createAuthenticator(o: { credentials: CredentialStore; nonces: N
       const nonceTtlMs = Math.max(1, check.issuedAt + o.nonces.lifetimeSeconds * 1000 - now());
       return { kind: 'ok', accountSid: cred.accountSid, nonce: c.nonce, nc, nonceTtlMs };
     },
-    challenge(realm, stale) {
-      const nonce = o.nonces.issue();
+    challenge(realm, stale, source) {
+      const nonce = o.nonces.issue(source);
       const common = `realm="${realm}", nonce="${nonce}", qop="auth"${stale ? ', stale=true' : ''}`;
       // RFC 8760: SHA-256 first, MD5 for the phones that know nothing else; one header each.
       return [`Digest ${common}, algorithm=SHA-256`, `Digest ${common}, algorithm=MD5`];

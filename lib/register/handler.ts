@@ -56,7 +56,7 @@ export function createRegisterHandler(d: RegisterDeps) {
       };
       const isBlocked = () => d.guard.isBlocked(source);
 
-      const auth = await d.auth.authenticate(r, req.method, req.uri, isBlocked);
+      const auth = await d.auth.authenticate(r, req.method, req.uri, source, isBlocked);
       if (auth.kind === 'blocked') return blocked();
       if (auth.kind === 'invalid') {
         if (await isBlocked()) return blocked();
@@ -65,7 +65,7 @@ export function createRegisterHandler(d: RegisterDeps) {
       }
       if (auth.kind === 'challenge') {
         if (await isBlocked()) return blocked();
-        return reply(auth.stale ? 'stale' : 'challenged', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, auth.stale)));
+        return reply(auth.stale ? 'stale' : 'challenged', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, auth.stale, source)));
       }
       if (auth.kind === 'forbidden') {
         const failure = await d.guard.recordFailure(source);
@@ -99,7 +99,7 @@ export function createRegisterHandler(d: RegisterDeps) {
       }
       if (!stored.ok) {
         d.log.info({ result: 'replayed', user: d.hash(r.user) }, 'REGISTER refused: nonce-count replayed');
-        return reply('replayed', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, true)));
+        return reply('replayed', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, true, source)));
       }
       const headers: Record<string, string> = {};
       if (stored.bindings.length > 0) {

@@ -2,15 +2,18 @@
 // registrar instance sharing the secret can verify a nonce another instance issued, and nothing
 // has to be stored per challenge. Replay of (nonce, nc) is tracked elsewhere (it needs Redis).
 //
-// Wire format: base64url( issuedAtMs (8 bytes, BE) || random (8) || HMAC-SHA256(secret, first 16)[0..16) )
+// Wire format: base64url( issuedAtMs (8 bytes, BE) || random (8) || HMAC-SHA256(secret, first 16 || boundTo)[0..16) )
+// `boundTo` (the source address the challenge went to) is in the MAC but not in the nonce: a nonce
+// only verifies from where it was sent, so REGISTERs with a spoofed source address cannot use a
+// nonce fetched elsewhere to make failures count against, and block, a real device's address.
 // Base64url has no '"' or '\', so a nonce is safe inside a quoted-string in WWW-Authenticate.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export type NonceCheck = { state: 'valid'; issuedAt: number } | { state: 'stale' } | { state: 'invalid' };
 
 export interface NonceService {
-  issue(): string;
-  check(nonce: string): NonceCheck;
+  issue(boundTo?: string): string;
+  check(nonce: string, boundTo?: string): NonceCheck;
   readonly lifetimeSeconds: number;
 }
 
@@ -37,27 +40,27 @@ export function createNonceService(o: {
   }
   const lifetimeMs = o.lifetimeSeconds * 1000;
   const now = o.now ?? Date.now;
-  const mac = (body: Buffer): Buffer =>
-    createHmac('sha256', secret).update(body).digest().subarray(0, MAC_BYTES);
+  const mac = (body: Buffer, boundTo: string): Buffer =>
+    createHmac('sha256', secret).update(body).update(boundTo).digest().subarray(0, MAC_BYTES);
 
   return {
     lifetimeSeconds: o.lifetimeSeconds,
 
-    issue(): string {
+    issue(boundTo = ''): string {
       const body = Buffer.alloc(BODY_BYTES);
       body.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(now()))), 0);
       randomBytes(8).copy(body, 8);
-      return Buffer.concat([body, mac(body)]).toString('base64url');
+      return Buffer.concat([body, mac(body, boundTo)]).toString('base64url');
     },
 
-    check(nonce: string): NonceCheck {
+    check(nonce: string, boundTo = ''): NonceCheck {
       if (typeof nonce !== 'string' || !NONCE_FORMAT.test(nonce)) return INVALID;
       const raw = Buffer.from(nonce, 'base64url');
       // 43 chars carry 258 bits, so the last char has 2 spare bits: several spellings decode to
       // the same bytes. Accept only the one we issue, so a nonce has a single valid form.
       if (raw.length !== BODY_BYTES + MAC_BYTES || raw.toString('base64url') !== nonce) return INVALID;
       const body = raw.subarray(0, BODY_BYTES);
-      if (!timingSafeEqual(raw.subarray(BODY_BYTES), mac(body))) return INVALID;
+      if (!timingSafeEqual(raw.subarray(BODY_BYTES), mac(body, boundTo))) return INVALID;
       // Only trusted (MAC-verified) times get here, and we only ever write safe integers.
       const issuedAt = Number(body.readBigUInt64BE(0));
       const t = now();

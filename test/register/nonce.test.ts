@@ -122,3 +122,12 @@ t.test('parseNonceCount', async (t) => {
   }
   t.equal(parseNonceCount(undefined as unknown as string), null);
 });
+
+t.test('a nonce bound to an address verifies only from that address', async (t) => {
+  const svc = createNonceService({ secret: 'k', lifetimeSeconds: 60 });
+  const n = svc.issue('192.0.2.1');
+  t.equal(svc.check(n, '192.0.2.1').state, 'valid');
+  t.equal(svc.check(n, '192.0.2.2').state, 'invalid');
+  t.equal(svc.check(n).state, 'invalid', 'unbound check of a bound nonce');
+  t.equal(svc.check(svc.issue(), '192.0.2.1').state, 'invalid', 'bound check of an unbound nonce');
+});

@@ -154,6 +154,19 @@ t.test('a replayed nonce-count is refused and changes nothing', async (t) => {
   t.equal((await d.once({ expires: 0 })).status, 200);
 });
 
+t.test('a nonce only verifies from the address it was sent to: spoofed failures cannot block a device', async (t) => {
+  // The attacker fetches a nonce from its own address, then forges REGISTERs "from" the device.
+  const attacker = device({ sourceAddress: '203.0.113.66', password: 'wrong' });
+  attacker.learn(await attacker.once());
+  const spoofed = new Device((raw, meta) => peer.sendRequest(raw, { ...meta, sourceAddress: '198.51.100.99' }),
+    { user: 'alice', password: 'wrong', domain: DOMAIN, sourceAddress: '203.0.113.66' });
+  spoofed.nonce = attacker.nonce;
+  for (let i = 0; i < 12; i++) t.equal((await spoofed.once()).status, 401, 'a fresh challenge, not a counted failure');
+  const victim = device({ sourceAddress: '198.51.100.99', sourcePort: 5092 });
+  t.equal((await victim.register()).status, 200, 'the real device still registers');
+  t.equal((await victim.once({ expires: 0 })).status, 200);
+});
+
 t.test('an algorithm we do not offer gets the challenge listing the ones we do', async (t) => {
   const d = device({ sourcePort: 5089 });
   d.learn(await d.once());
@@ -286,5 +299,5 @@ t.test('MySQL holds no device address', async (t) => {
 
 /** An old nonce made the honest way: the daemon's secret, a clock that reads an hour ago. */
 function forgeOldNonce(): string {
-  return createNonceService({ secret: 'test-nonce-secret', lifetimeSeconds: 300, now: () => Date.now() - 3600_000 }).issue();
+  return createNonceService({ secret: 'test-nonce-secret', lifetimeSeconds: 300, now: () => Date.now() - 3600_000 }).issue(DEVICE_IP);
 }

@@ -1,8 +1,10 @@
 // A/B of two builds of the daemon on one path, interleaved (A, B, A, B…) so that a noisy machine hurts
-// both alike. The figure compared is the daemon's CPU per operation at a fixed open-loop rate, which
-// load from other processes disturbs far less than a maximum rate; latency is printed too.
+// both alike. The figure compared is the daemon's CPU per operation at a fixed open-loop rate (or the
+// rate of a closed loop, --closed N), which load from other processes disturbs less than a maximum
+// rate; latency is printed too. Keep the "before" build first (ignored by git):
+//   cp -r dist bench/results/dist-before.tmp   # before the change; then change, npm run build
 //   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/ab.ts \
-//     --a bench/results/dist-before.tmp --b dist --path register --rate 1000 [--rounds 2] [--seconds 8]
+//     --a bench/results/dist-before.tmp --b dist --path register|cdr --rate 1000 [--closed 64] [--rounds 2] [--seconds 8] [--prof DIR]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -75,6 +77,8 @@ async function main() {
       process.stdout.write(`${await once(a.b!, 'B', redis)}\n`);
     }
   } finally {
+    await clearPrefix(redis, 'bench:ab:');
+    await dropDatabase('sidecar_bench_ab');
     redis.disconnect();
   }
 }

@@ -117,6 +117,8 @@ export async function benchCdr(redis: Redis, o: CdrOptions): Promise<SectionResu
     };
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
+    await clearPrefix(redis, PREFIX);
+    for (const db of [DB, NAIVE_DB, RAW_DB]) await dropDatabase(db);
   }
 }
 

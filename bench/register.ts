@@ -116,5 +116,7 @@ export async function benchRegister(redis: Redis, o: RegisterOptions): Promise<S
     await pool.end();
     await peerD.close();
     await peerC.close();
+    await clearPrefix(redis, PREFIX);
+    await dropDatabase(DB);
   }
 }

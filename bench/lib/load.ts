@@ -34,6 +34,9 @@ export interface LoadResult {
 
 type Op = () => Promise<string> | null;
 
+/** How many slow operations to keep per window (BENCH_SLOW_CAP; default 100). */
+const SLOW_CAP = Number(process.env.BENCH_SLOW_CAP ?? 100);
+
 class Window {
   readonly lat: number[] = [];
   readonly outcomes: Record<string, number> = {};
@@ -52,7 +55,7 @@ class Window {
   add(outcome: string, ms: number): void {
     this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1;
     this.lat.push(ms);
-    if (ms > 5 && this.slow.length < 100) this.slow.push([round((performance.now() - this.opened) / 1000, 2), round(ms, 1)]);
+    if (ms > 5 && this.slow.length < SLOW_CAP) this.slow.push([round((performance.now() - this.opened) / 1000, 2), round(ms, 1)]);
   }
   result(mode: 'closed' | 'open', seconds: number, extra: Partial<LoadResult>): LoadResult {
     const sorted = Float64Array.from(this.lat).sort();

@@ -55,8 +55,8 @@ async function main() {
     const t = Date.now();
     log(`— ${name} —`);
     // Ratios are taken within a section; a section starts only once other work on the box has calmed down.
-    // (at most 45 s of waiting in all, so that a busy machine cannot push the run past its budget)
-    quiet[name] = await waitForQuiet(Math.max(1000, 45_000 - quietWaitedMs));
+    // (at most 30 s of waiting in all, so that a busy machine cannot push the run past its budget)
+    quiet[name] = await waitForQuiet(Math.max(1000, 30_000 - quietWaitedMs));
     quietWaitedMs += quiet[name].waitedS * 1000;
     const r = await f();
     rows.push(...r.rows);

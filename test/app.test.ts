@@ -6,7 +6,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import t from 'tap';
 import { DrachtioPeer } from './peer/drachtio-peer.js';
 import { buildRegister } from './peer/sip-ua.js';
-import { eventually, freshStores, MYSQL_ROOT, REDIS_URL, type Stores } from './helpers/harness.js';
+import { eventually, freshStores, MYSQL_ROOT, REDIS_URL, testDatabase, type Stores } from './helpers/harness.js';
 import { startCutProxy } from './helpers/tcp-proxy.js';
 import { runApp as run } from './helpers/app-process.js';
 
@@ -49,7 +49,7 @@ t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, s
   const proxy = await startCutProxy(3306);
   proxy.cut();
   const p = run({
-    DRACHTIO_PORT: '1', REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/sidecar_t_app2`,
+    DRACHTIO_PORT: '1', REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, MYSQL_URL: `mysql://root@127.0.0.1:${proxy.port}/${testDatabase('app2')}`,
     HTTP_PORT: '0', NONCE_SECRET: 'x',
   });
   t.teardown(() => { p.child.kill('SIGKILL'); });
@@ -70,7 +70,7 @@ t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, s
   t.equal(await p.exited, 0);
   await proxy.close();
   const admin = await (await import('mysql2/promise')).createConnection({ uri: MYSQL_ROOT });
-  await admin.query('DROP DATABASE IF EXISTS sidecar_t_app2');
+  await admin.query(`DROP DATABASE IF EXISTS ${testDatabase('app2')}`);
   await admin.end();
 });
 

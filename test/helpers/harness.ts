@@ -17,12 +17,17 @@ import { DrachtioPeer } from '../peer/drachtio-peer.js';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const MYSQL_ROOT = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
+// Two checkouts running the suite at once on one machine set TEST_NAMESPACE apart, so that their
+// files of the same name do not share a database or a key prefix.
+const NAMESPACE = (process.env.TEST_NAMESPACE ?? '').replace(/\W/g, '_');
+export const testDatabase = (name: string) => `sidecar_t_${NAMESPACE}${name.replace(/\W/g, '_')}`.slice(0, 64);
+
 export interface Stores { name: string; database: string; prefix: string; redis: Redis; pool: Pool; mysqlUrl: string; close(): Promise<void> }
 
 /** A fresh database and key prefix for one test file, plus clients for assertions. */
 export async function freshStores(name: string): Promise<Stores> {
-  const database = `sidecar_t_${name.replace(/\W/g, '_')}`;
-  const prefix = `t:${name}:`;
+  const database = testDatabase(name);
+  const prefix = `t:${NAMESPACE}${name}:`;
   const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
   await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await admin.end();

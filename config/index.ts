@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives a frozen Config.
 import { ConfigError } from '../lib/errors.js';
+import type { DigestAlgorithm } from '../lib/register/digest.js';
 import { createReader } from './read.js';
 
 export const POLICY_MAX_IP_RETENTION_SECONDS = 3600;
@@ -25,6 +26,8 @@ export interface Config {
     readonly minExpires: number;
     readonly defaultExpires: number;
     readonly maxExpires: number;
+    /** The challenges a 401 offers, one WWW-Authenticate each, in this order. */
+    readonly algorithms: readonly DigestAlgorithm[];
     readonly nonceSecret: string;
     readonly nonceLifetimeSeconds: number;
     readonly credentialCacheMs: number;
@@ -100,6 +103,8 @@ export function loadConfig(env: Env = process.env): Config {
       minExpires,
       defaultExpires: Math.min(defaultExpires, maxExpires),
       maxExpires,
+      // MD5 first: sipp and many deployed phones answer the first challenge they read, and fail when it is SHA-256.
+      algorithms: r.listOf('REGISTER_DIGEST_ALGORITHMS', ['MD5', 'SHA-256'], ['MD5', 'SHA-256'] as const),
       nonceSecret: r.str('NONCE_SECRET', ''),
       nonceLifetimeSeconds: r.int('NONCE_LIFETIME_SECONDS', 300, { min: 10, max: 86_400 }),
       credentialCacheMs: r.int('CREDENTIAL_CACHE_MS', 5000, { min: 0, max: 60_000 }),

@@ -11,6 +11,8 @@ export interface Reader {
   url(name: string, dflt: string, protocols: string[]): string;
   match(name: string, dflt: string, re: RegExp, what: string): string;
   oneOf<T extends string>(name: string, dflt: T, allowed: readonly T[]): T;
+  /** A comma-separated, ordered list of distinct values from `allowed`, at least one. */
+  listOf<T extends string>(name: string, dflt: readonly T[], allowed: readonly T[]): readonly T[];
 }
 
 export function createReader(env: Env): Reader {
@@ -62,6 +64,17 @@ export function createReader(env: Env): Reader {
         return dflt;
       }
       return v as typeof dflt;
+    },
+    listOf(name, dflt, allowed) {
+      const v = raw(name);
+      if (v === undefined) return dflt;
+      const items = v.split(',').map((s) => s.trim());
+      const wrong = items.filter((i) => !(allowed as readonly string[]).includes(i));
+      if (wrong.length > 0 || new Set(items).size !== items.length) {
+        problem(name, `must be a comma-separated list of distinct values from ${allowed.join(', ')} (got "${v}")`);
+        return dflt;
+      }
+      return items as typeof allowed[number][];
     },
   };
 }

@@ -71,6 +71,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     bindings,
     auth: createAuthenticator({
       credentials,
+      algorithms: config.register.algorithms,
       nonces: createNonceService({ secret: nonceSecret, lifetimeSeconds: config.register.nonceLifetimeSeconds, now }),
       now,
     }),

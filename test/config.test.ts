@@ -8,7 +8,7 @@ t.test('defaults are the documented ones, and frozen', async (t) => {
     drachtio: { host: '127.0.0.1', port: 9022, secret: 'cymru', listenPort: null },
     redis: { url: 'redis://127.0.0.1:6379' },
     mysql: { url: 'mysql://root@127.0.0.1:3306/sip_sidecar', database: 'sip_sidecar' },
-    register: { minExpires: 60, defaultExpires: 3600, maxExpires: 3600 },
+    register: { minExpires: 60, defaultExpires: 3600, maxExpires: 3600, algorithms: ['MD5', 'SHA-256'] },
   });
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.register));
 });
@@ -30,6 +30,13 @@ t.test('the policy hour is the ceiling, and min may not exceed max', async (t) =
   t.throws(() => loadConfig({ REGISTER_MIN_EXPIRES: '600', REGISTER_MAX_EXPIRES: '300' }), /REGISTER_MIN_EXPIRES must not exceed/);
   t.throws(() => loadConfig({ AUTH_BLOCK_SECONDS: '7200' }), /AUTH_BLOCK_SECONDS/);
   t.equal(loadConfig({ REGISTER_DEFAULT_EXPIRES: '7200' }).register.defaultExpires, 3600, 'default clamped to max');
+});
+
+t.test('REGISTER_DIGEST_ALGORITHMS is an ordered list of distinct known algorithms', async (t) => {
+  t.same(loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'SHA-256, MD5' }).register.algorithms, ['SHA-256', 'MD5']);
+  t.same(loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'SHA-256' }).register.algorithms, ['SHA-256']);
+  t.throws(() => loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'MD5,SHA-512' }), /REGISTER_DIGEST_ALGORITHMS must be a comma-separated list/);
+  t.throws(() => loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'MD5,MD5' }), /REGISTER_DIGEST_ALGORITHMS/);
 });
 
 t.test('a password in a URL is never echoed', async (t) => {

@@ -56,7 +56,7 @@ export function createRegisterHandler(d: RegisterDeps) {
       };
       const isBlocked = () => d.guard.isBlocked(source);
 
-      const auth = await d.auth.authenticate(r, req.method, req.uri, source, isBlocked);
+      const auth = await d.auth.authenticate(r, req.method, source, isBlocked);
       if (auth.kind === 'blocked') return blocked();
       if (auth.kind === 'invalid') {
         if (await isBlocked()) return blocked();

@@ -1,0 +1,103 @@
+// sipp (Debian's sip-tester) as a real SIP client or server, on loopback, one process per run, stopped by PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freeSipPort } from '../helpers/ports.js';
+
+export const SCENARIOS = join(__dirname, 'scenarios');
+
+export interface SippRun {
+  /** sipp's exit code: 0 = every call succeeded, 1 = at least one failed, other = sipp itself failed. */
+  code: number | null;
+  /** Every message sent and received (-trace_msg), for assertions and failure messages. */
+  messages: string;
+  errors: string;
+  stdout: string;
+}
+
+export interface SippOptions {
+  scenario: string;
+  /** host:port of the SIP server (a UAC), or null for a UAS that waits. */
+  target: string | null;
+  /** CSV rows after the SEQUENTIAL line (an injection file), e.g. `alice;example.com;[authentication username=alice password=x]`. */
+  injection?: string[];
+  calls?: number;
+  rate?: number;
+  transport?: 'udp' | 'tcp';
+  /** -key name value pairs, read as [name] in the scenario's messages. */
+  keys?: Record<string, string | number>;
+  /** {{name}} in the scenario file, replaced before sipp reads it (sipp's -key does not reach attributes). */
+  vars?: Record<string, string | number>;
+  port?: number;
+  timeoutSeconds?: number;
+  extra?: string[];
+}
+
+export interface Sipp {
+  readonly port: number;
+  readonly pid: number | undefined;
+  /** Resolves when sipp exits by itself. */
+  done: Promise<SippRun>;
+  /** SIGUSR1 (sipp's own "quit after calls in progress"), then SIGKILL. */
+  stop(graceMs?: number): Promise<SippRun>;
+}
+
+export async function startSipp(o: SippOptions): Promise<Sipp> {
+  const dir = await mkdtemp(join(tmpdir(), 'sipp-'));
+  const port = o.port ?? await freeSipPort();
+  let scenario = await readFile(join(SCENARIOS, o.scenario), 'utf8');
+  for (const [k, v] of Object.entries(o.vars ?? {})) scenario = scenario.replaceAll(`{{${k}}}`, String(v));
+  if (/\{\{\w+\}\}/.test(scenario)) throw new Error(`${o.scenario}: ${/\{\{\w+\}\}/.exec(scenario)![0]} has no value in vars`);
+  await writeFile(join(dir, 'scenario.xml'), scenario);
+  const args = [
+    '-sf', join(dir, 'scenario.xml'), '-i', '127.0.0.1', '-p', String(port),
+    '-t', o.transport === 'tcp' ? 't1' : 'u1',
+    '-m', String(o.calls ?? 1), '-r', String(o.rate ?? 10),
+    '-trace_msg', '-message_file', join(dir, 'messages.log'),
+    '-trace_err', '-error_file', join(dir, 'errors.log'),
+    '-nostdin', '-timeout', `${o.timeoutSeconds ?? 30}s`, '-timeout_error',
+    ...(o.extra ?? []),
+  ];
+  if (o.injection) {
+    await writeFile(join(dir, 'users.csv'), ['SEQUENTIAL', ...o.injection].join('\n') + '\n');
+    args.push('-inf', join(dir, 'users.csv'));
+  }
+  for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, String(v));
+  if (o.target) args.unshift(o.target);
+  const child: ChildProcess = spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout!.on('data', (b: Buffer) => { stdout = (stdout + b.toString()).slice(-20_000); });
+  child.stderr!.on('data', (b: Buffer) => { stdout = (stdout + b.toString()).slice(-20_000); });
+  const done = new Promise<SippRun>((resolve) => {
+    child.once('exit', async (code) => {
+      const read = (f: string) => readFile(join(dir, f), 'utf8').catch(() => '');
+      const run = { code, messages: await read('messages.log'), errors: await read('errors.log'), stdout };
+      await rm(dir, { recursive: true, force: true });
+      resolve(run);
+    });
+  });
+  return {
+    port, done,
+    get pid() { return child.pid; },
+    async stop(graceMs = 2000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGUSR1');
+        const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        const run = await done;
+        clearTimeout(t);
+        return run;
+      }
+      return done;
+    },
+  };
+}
+
+/** Runs a sipp UAC to the end; the failure message says what sipp saw. */
+export async function runSipp(o: SippOptions): Promise<SippRun> {
+  return (await startSipp(o)).done;
+}
+
+export function describeRun(r: SippRun): string {
+  return `sipp exit ${r.code}\n--- errors\n${r.errors.slice(-3000)}\n--- messages\n${r.messages.slice(-6000)}\n--- output\n${r.stdout.slice(-1500)}`;
+}

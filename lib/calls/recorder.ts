@@ -2,12 +2,13 @@
 // Redis (correlate.ts) → on stop: account and opt-out (accounts.ts, finish.ts) → Redis spool →
 // batch writer (writer.ts) → `cdrs`, whose day partitions partitions.ts keeps ahead.
 //
-// The flow has its own Redis connection without a command timeout and with an offline queue: while
-// Redis is unreachable, events wait in memory (at most MAX_PENDING_EVENTS) and are applied in order
-// when it returns. Beyond that bound, or if the process stops before Redis returns, events are lost
-// and counted (cdrs_skipped_total{reason="redis_unavailable"}).
+// The flow has its own Redis connection (lib/redis.ts `cdr`), which holds commands while Redis is
+// unreachable: events wait in memory (at most MAX_PENDING_EVENTS) and are applied in order when it
+// returns. Beyond that bound, or if the process stops before Redis returns, events are lost and
+// counted (cdrs_skipped_total{reason="redis_unavailable"}).
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { PipelinedRedis, Redis } from '../redis.js';
+import { settlesWithin } from '../timeout.js';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
 import type { SrfInstance } from '../drachtio.js';
@@ -17,7 +18,7 @@ import { createAccountResolver, type AccountResolver } from './accounts.js';
 import { createCallState, type CallState } from './correlate.js';
 import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
 import { createStopHandler } from './finish.js';
-import { ensurePartitions } from './partitions.js';
+import { ensurePartitions } from '../db/cdr-partitions.js';
 import { createSpool, type Spool } from './spool.js';
 import { createWriter, type Writer } from './writer.js';
 
@@ -32,12 +33,17 @@ export interface CallRecorder {
   close(): Promise<void>;
   /** Refreshes the spool depth and in-flight gauges. */
   refreshGauges(): Promise<void>;
+  /** Drops what is cached about an account (its opt-out flag, what resolves to it): it changed. */
+  forgetAccount(accountSid: string): void;
 }
 
 export interface CallRecorderDeps {
   config: Config['cdr'];
   prefix: string;
-  redis: Redis;
+  /** The flow's own connection (lib/redis.ts `cdr`). */
+  redis: PipelinedRedis;
+  /** A connection for the gauges' reads (they use MULTI). */
+  gaugeRedis: Redis;
   pool: Pool;
   metrics: Metrics;
   log: Logger;
@@ -64,13 +70,10 @@ export interface CallRecorderHandle extends CallRecorder {
 export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   const { config, prefix, pool, metrics, log } = d;
   const now = d.now ?? Date.now;
-  // Auto-pipelining: the commands of the events handled in one event-loop turn leave in one write. A
-  // socket write per command was the largest single cost of an event. Order is kept (FIFO), so a leg's
-  // merges still reach Redis before its stop reads it; nothing on this connection may use MULTI.
-  const conn = d.redis.duplicate({
-    commandTimeout: undefined, maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: true, connectionName: 'sidecar-cdr',
-    enableAutoPipelining: true,
-  });
+  // The connection auto-pipelines: the commands of the events handled in one event-loop turn leave in
+  // one write (a socket write per command was the largest single cost of an event). Order is kept
+  // (FIFO), so a leg's merges still reach Redis before its stop reads it.
+  const conn = d.redis;
   let connError = false;
   conn.on('error', (err: Error) => {
     if (!connError) log.warn({ err: err.message }, 'CDR Redis connection lost; events are held in memory until it returns');
@@ -78,10 +81,10 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   });
   conn.on('ready', () => { connError = false; });
 
-  const calls = createCallState(conn, prefix, config.callStateTtlSeconds);
-  const spool = createSpool(conn, prefix, config.spoolMax);
-  const gaugeCalls = createCallState(d.redis, prefix, config.callStateTtlSeconds);
-  const gaugeSpool = createSpool(d.redis, prefix, config.spoolMax);
+  const calls = createCallState(conn as Redis, prefix, config.callStateTtlSeconds);
+  const spool = createSpool(conn as Redis, prefix, config.spoolMax);
+  const gaugeCalls = createCallState(d.gaugeRedis, prefix, config.callStateTtlSeconds);
+  const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
   const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID() });
   const onStop = createStopHandler({
@@ -142,12 +145,10 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     );
   };
 
-  const withTimeout = (work: Promise<unknown>) =>
-    Promise.race([work.catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
-
   return {
     accounts, calls, spool, writer,
     pendingEvents: () => pending.size,
+    forgetAccount: (sid) => accounts.invalidate(sid),
 
     subscribe(srf) {
       const on = srf.on.bind(srf) as unknown as (event: string, fn: (...args: unknown[]) => void) => void;
@@ -159,7 +160,6 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     start() {
       if (started || closed) return;
       started = true;
-      conn.connect().catch(() => undefined); // failures are retried by the client and logged above
       writer.start();
       upkeep();
       const t = setInterval(upkeep, PARTITION_CHECK_MS);
@@ -176,11 +176,10 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
       if (closed) return;
       closed = true;
       for (const t of timers) clearInterval(t);
-      await withTimeout(writer.close());
-      if (conn.status === 'ready') await withTimeout(conn.quit());
-      conn.disconnect();
-      // Events still waiting for Redis now will never be applied (ioredis keeps its offline queue
-      // of a connection closed while reconnecting without settling it): count them as lost.
+      await settlesWithin(writer.close(), CLOSE_WAIT_MS);
+      // An event whose commands are on their way is applied (or fails and is counted) within this.
+      await settlesWithin(Promise.allSettled([...pending.keys()]), CLOSE_WAIT_MS);
+      // Events still waiting for Redis now will never be applied: count them as lost.
       let lost = 0;
       for (const held of pending.values()) if (!held.lost) { held.lost = true; lost++; }
       pending.clear();

@@ -3,6 +3,7 @@
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'mysql2/promise';
+import { streamCdrsOf } from '../db/cdrs.js';
 import type { ExportFormat } from './service.js';
 
 export const EXPORT_COLUMNS = [
@@ -42,11 +43,6 @@ export async function exportCdrs(pool: Pool, accountSid: string, q: { since: Dat
       cb(null, q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
     },
   });
-  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
-  const rows = pool.pool.query(
-    `SELECT ${EXPORT_COLUMNS.join(', ')} FROM cdrs WHERE account_sid = ? AND attempted_at >= ? AND attempted_at < ? ORDER BY attempted_at, cdr_id`,
-    [accountSid, q.since, q.until],
-  ).stream({ highWaterMark: 500 });
-  await pipeline(rows, encode, out);
+  await pipeline(streamCdrsOf(pool, EXPORT_COLUMNS, accountSid, q.since, q.until), encode, out);
   return n;
 }

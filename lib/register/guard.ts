@@ -6,6 +6,7 @@
 //   {p}block:{hash}     STRING  present while the source is refused; EX = AUTH_BLOCK_SECONDS
 import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { memoize } from '../cache.js';
 import { batcherFor } from './batch.js';
 
 export type FailureOutcome = 'counted' | 'block_started' | 'blocked';
@@ -34,22 +35,13 @@ return 0
 `;
 
 // Sources are few and come back (a phone re-registers from the same address): their keyed hash,
-// an HMAC per REGISTER otherwise, is kept. Bounded; emptied when full.
+// an HMAC per REGISTER otherwise, is kept for the most recent ones.
 const MAX_CACHED_HASHES = 10_000;
 
 export function createAuthGuard(redis: Redis, o: {
   prefix: string; secret: string; limit: number; windowSeconds: number; blockSeconds: number;
 }): AuthGuard {
-  const hashes = new Map<string, string>();
-  const hash = (a: string) => {
-    let h = hashes.get(a);
-    if (h === undefined) {
-      h = createHmac('sha256', o.secret).update(`auth-guard\n${a}`).digest('base64url').slice(0, 22);
-      if (hashes.size >= MAX_CACHED_HASHES) hashes.clear();
-      hashes.set(a, h);
-    }
-    return h;
-  };
+  const hash = memoize((a) => createHmac('sha256', o.secret).update(`auth-guard\n${a}`).digest('base64url').slice(0, 22), MAX_CACHED_HASHES);
   redis.defineCommand('sidecarAuthFail', { numberOfKeys: 2, lua: FAIL_SCRIPT });
   const batch = batcherFor(redis);
   return {

@@ -1,6 +1,6 @@
 // The built daemon (`node dist/app.js`, configured by its environment only) beside a real drachtio-server.
 import { runApp, type AppProcess } from '../helpers/app-process.js';
-import { eventually, REDIS_URL, type Stores } from '../helpers/harness.js';
+import { poll, REDIS_URL, type Stores } from '../helpers/harness.js';
 import { SECRET, type DrachtioServer } from './drachtio-server.js';
 
 export interface E2eDaemon {
@@ -37,7 +37,7 @@ export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | 
     const r = await fetch(url + path);
     return { status: r.status, body: await r.text() };
   };
-  const ready = await eventually(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50);
+  const ready = await poll(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50);
   if (!ready) {
     const last = await get('/readyz').catch((e: Error) => ({ status: 0, body: e.message }));
     await app.stop();

@@ -9,6 +9,8 @@ export interface CutProxy {
   /** A REDIS_URL through the proxy. */
   redisUrl(): string;
   cut(): void;
+  /** Connections refused while cut: each is one attempt of a client to come back. */
+  readonly refused: number;
   restore(): void;
   close(): Promise<void>;
 }
@@ -16,6 +18,7 @@ export interface CutProxy {
 export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<CutProxy> {
   const sockets = new Set<Socket>();
   let up = true;
+  let refused = 0;
   const track = (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -24,6 +27,7 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   const server = createServer((client) => {
     track(client);
     if (!up) {
+      refused++;
       client.resetAndDestroy();
       return;
     }
@@ -38,6 +42,7 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   const port = (server.address() as AddressInfo).port;
   return {
     port,
+    get refused() { return refused; },
     mysqlUrl: (database) => `mysql://root@127.0.0.1:${port}/${database}`,
     redisUrl: () => `redis://127.0.0.1:${port}`,
     cut() {

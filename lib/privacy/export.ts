@@ -20,10 +20,15 @@ const plain = (v: unknown): string | number | boolean | null => {
   return String(v);
 };
 
-/** RFC 4180: quote a field holding a comma, a quote or a line break. */
+// A spreadsheet runs a cell starting with one of these as a formula (a phone number "+1555…", a
+// User-Agent "=HYPERLINK(…)"): such a text cell gets a leading apostrophe, which spreadsheets show
+// as text and never evaluate. Numbers and booleans are written as they are; NDJSON is not touched.
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** RFC 4180: quote a field holding a comma, a quote or a line break; neutralise a formula. */
 export function csvField(v: string | number | boolean | null): string {
   if (v === null) return '';
-  const s = String(v);
+  const s = typeof v === 'string' && FORMULA_START.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

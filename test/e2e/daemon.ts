@@ -11,7 +11,10 @@ export interface E2eDaemon {
   stop(): Promise<number | null>;
 }
 
-/** Starts the daemon connected to `drachtio` (inbound mode) and waits until /readyz says it is ready. */
+/**
+ * Starts the daemon connected to `drachtio` (inbound mode) and waits until /readyz says it is ready; with
+ * `drachtio` null (outbound mode only) it waits until the daemon accepts drachtio-server's connections.
+ */
 export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | null, env: Record<string, string> = {}): Promise<E2eDaemon> {
   const app = runApp({
     DRACHTIO_HOST: '127.0.0.1',
@@ -37,7 +40,9 @@ export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | 
     const r = await fetch(url + path);
     return { status: r.status, body: await r.text() };
   };
-  const ready = await eventually(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50);
+  const ready = drachtio
+    ? await eventually(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50)
+    : await eventually(() => app.lines.some((l) => l.msg === 'accepting outbound connections from drachtio-server'), 15_000, 50);
   if (!ready) {
     const last = await get('/readyz').catch((e: Error) => ({ status: 0, body: e.message }));
     await app.stop();

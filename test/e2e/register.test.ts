@@ -6,7 +6,7 @@ import { Device, challenges } from '../helpers/ua.js';
 import { startE2eDaemon, type E2eDaemon } from './daemon.js';
 import { drachtioBinOrSkip, startDrachtio, type DrachtioServer } from './drachtio-server.js';
 import { openSipSocket, type SipSocket } from './sip-socket.js';
-import { describeRun, runSipp } from './sipp.js';
+import { describeRun, sippRegister } from './sipp.js';
 
 const bin = drachtioBinOrSkip(t);
 const DOMAIN = 'e2e-reg.example.com';
@@ -47,13 +47,9 @@ async function phone(o: { user?: string; password?: string; algorithm?: 'MD5' | 
   return { sock, device };
 }
 
-const sippRegister = (o: { user: string; password: string; final: number; localIp?: string; expires?: number }) => runSipp({
-  scenario: 'register.xml', target: `127.0.0.1:${drachtio.sipPort}`, vars: { final: o.final }, keys: { expires: o.expires ?? 3600 },
-  injection: [`${o.user};${DOMAIN};[authentication username=${o.user} password=${o.password}]`], localIp: o.localIp,
-});
 
 t.test('sipp (MD5 only) registers with the default configuration', async (t) => {
-  const run = await sippRegister({ user: 'alice', password: 'wonderland', final: 200 });
+  const run = await sippRegister(drachtio.sipPort, { user: 'alice', domain: DOMAIN, password: 'wonderland' });
   t.equal(run.code, 0, 'sipp: challenged, then 200', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.match(run.messages, /uri="sip:127\.0\.0\.1:\d+"/, 'sipp put the server address in the digest uri, not the Request-URI');
   const bindings = await bindingsOf('alice');
@@ -67,7 +63,7 @@ t.test('sipp (MD5 only) registers with the default configuration', async (t) => 
 });
 
 t.test('sipp with a wrong password gets 403', async (t) => {
-  const run = await sippRegister({ user: 'bob', password: 'not-the-builder', final: 403, localIp: '127.0.0.3' });
+  const run = await sippRegister(drachtio.sipPort, { user: 'bob', domain: DOMAIN, password: 'not-the-builder', final: 403, localIp: '127.0.0.3' });
   t.equal(run.code, 0, 'sipp: challenged, then 403', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.same(await bindingsOf('bob'), [], 'nothing stored');
 });

@@ -10,8 +10,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface Config {
   readonly drachtio: {
-    readonly host: string;
-    readonly port: number;
+    /** Inbound mode: one connection to each, in this order (the index names it in metrics). */
+    readonly servers: readonly { readonly host: string; readonly port: number }[];
     readonly secret: string;
     /** Outbound mode: drachtio-server connects here, one TCP connection per request. */
     readonly listenPort: number | null;
@@ -81,8 +81,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const config: Config = {
     drachtio: {
-      host: r.str('DRACHTIO_HOST', '127.0.0.1'),
-      port: r.port('DRACHTIO_PORT', 9022),
+      servers: drachtioServers(r),
       secret: r.str('DRACHTIO_SECRET', 'cymru'),
       listenPort: r.optionalPort('DRACHTIO_LISTEN_PORT'),
       listenHost: r.str('DRACHTIO_LISTEN_HOST', '0.0.0.0'),
@@ -129,6 +128,17 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);
+}
+
+/** DRACHTIO_SERVERS=host:port,… or, for one server, DRACHTIO_HOST and DRACHTIO_PORT; not both. */
+function drachtioServers(r: ReturnType<typeof createReader>): { host: string; port: number }[] {
+  const one = { host: r.str('DRACHTIO_HOST', '127.0.0.1'), port: r.port('DRACHTIO_PORT', 9022) };
+  const list = r.hostPorts('DRACHTIO_SERVERS');
+  if (list === null) return [one];
+  if (r.isSet('DRACHTIO_HOST') || r.isSet('DRACHTIO_PORT')) {
+    r.problem('DRACHTIO_SERVERS', 'cannot be combined with DRACHTIO_HOST/DRACHTIO_PORT (their one-server shorthand); set one or the other');
+  }
+  return list;
 }
 
 function deepFreeze<T extends object>(o: T): T {

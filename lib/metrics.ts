@@ -99,6 +99,10 @@ export function createMetrics(version: string) {
       name: `${p}dependency_up`, help: 'Whether a dependency is connected (1) or not (0)',
       labelNames: ['dependency'] as const, registers: [registry],
     }),
+    drachtioUp: new client.Gauge({
+      name: `${p}drachtio_up`, help: 'Whether the daemon is connected to this drachtio-server (1) or not (0), by its index in DRACHTIO_SERVERS',
+      labelNames: ['server'] as const, registers: [registry],
+    }),
     buildInfo: new client.Gauge({
       name: `${p}build_info`, help: 'Build information; always 1', labelNames: ['version'] as const, registers: [registry],
     }),

@@ -32,8 +32,8 @@ export interface SidecarDeps {
   redis: RedisConnections;
   pool: Pool;
   metrics: Metrics;
-  /** Connects to drachtio-server (inbound mode). */
-  srf: SrfInstance;
+  /** One per entry of config.drachtio.servers, each connecting to that drachtio-server (inbound mode). */
+  srfs: SrfInstance[];
   /** Accepts drachtio-server's outbound connections; only when DRACHTIO_LISTEN_PORT is set. */
   srfListener?: SrfInstance;
   now?: () => number;
@@ -51,8 +51,11 @@ type Srf = SrfInstance & { use(verb: string, fn: (req: any, res: any) => void): 
 export function createSidecar(d: SidecarDeps): Sidecar {
   const { config, log, redis, pool, metrics } = d;
   const now = d.now ?? Date.now;
+  if (d.srfs.length !== config.drachtio.servers.length) {
+    throw new Error(`createSidecar: ${d.srfs.length} Srf instances for ${config.drachtio.servers.length} drachtio-servers`);
+  }
   const prefix = config.redis.keyPrefix;
-  const health = createHealth(metrics);
+  const health = createHealth(metrics, config.drachtio.servers.length);
   const stopper = createStopper();
   const hash = createHasher(config.log.hashKey);
   const nonceSecret = config.register.nonceSecret || randomBytes(32).toString('hex');
@@ -115,7 +118,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   const registerOn = (srf: Srf, endSession: boolean) => srf.use('register', (req: InboundRequest, res: any) => {
     void onRegister(req, res).finally(() => { if (endSession) srf.endSession(req); });
   });
-  let inbound: ReturnType<typeof connectInbound> | null = null;
+  const inbound: ReturnType<typeof connectInbound>[] = [];
   let outbound: Awaited<ReturnType<typeof listenOutbound>> | null = null;
   let stopMysqlWatch = () => {};
   let httpPort = 0;
@@ -124,7 +127,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     ['refuse new work', () => { onRegister.stopAccepting(); http.drain(); stopper.stop(); gauges.stop(); stopMysqlWatch(); }],
     ['finish in-flight REGISTERs', () => onRegister.idle(), 0.25],
     // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
-    ['disconnect from drachtio-server', () => inbound?.disconnect()],
+    ['disconnect from drachtio-server', () => { for (const c of inbound) c.disconnect(); }],
     ['flush CDRs', () => recorder.flush(), 0.5],
     ['stop CDR recorder', () => recorder.close()],
     ['stop lifecycle timers', () => lifecycle.close()],
@@ -153,11 +156,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
 
       // Every handler is registered before connecting: a route added later is sent
       // again and drachtio-server would count it twice in its round-robin.
-      const srf = d.srf as Srf;
-      registerOn(srf, false);
-      recorder.subscribe(srf);
+      for (const srf of d.srfs as Srf[]) {
+        registerOn(srf, false);
+        recorder.subscribe(srf);
+      }
       recorder.start();
-      inbound = connectInbound(srf, config.drachtio, log, health);
+      config.drachtio.servers.forEach((server, i) => {
+        inbound.push(connectInbound(d.srfs[i]!, { ...server, server: i }, config.drachtio, log, (up) => health.setDrachtio(i, up)));
+      });
       if (d.srfListener) {
         registerOn(d.srfListener as Srf, true);
         outbound = await listenOutbound(d.srfListener, config.drachtio, log);

@@ -10,6 +10,14 @@ import { freePort, freeSipPort } from '../helpers/ports.js';
 
 export const SECRET = 'cymru';
 
+/** The binary for a test file, or (outside CI, without one) the file ends here as skipped, saying how to run it. */
+export function drachtioBinOrSkip(t: { plan(n: number, why?: string): void }): string {
+  const found = drachtioBinary();
+  if ('bin' in found) return found.bin;
+  t.plan(0, found.skip);
+  process.exit(0);
+}
+
 /**
  * The binary, or why there is none. Outside CI a missing DRACHTIO_BIN skips the e2e tests with one
  * line saying how to enable them; under CI=true it is a failure: CI must never pass by skipping them.

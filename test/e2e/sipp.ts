@@ -30,6 +30,8 @@ export interface SippOptions {
   /** {{name}} in the scenario file, replaced before sipp reads it (sipp's -key does not reach attributes). */
   vars?: Record<string, string | number>;
   port?: number;
+  /** The address sipp sends from (default 127.0.0.1; any 127.x.y.z is a distinct source to the server). */
+  localIp?: string;
   timeoutSeconds?: number;
   extra?: string[];
 }
@@ -51,7 +53,7 @@ export async function startSipp(o: SippOptions): Promise<Sipp> {
   if (/\{\{\w+\}\}/.test(scenario)) throw new Error(`${o.scenario}: ${/\{\{\w+\}\}/.exec(scenario)![0]} has no value in vars`);
   await writeFile(join(dir, 'scenario.xml'), scenario);
   const args = [
-    '-sf', join(dir, 'scenario.xml'), '-i', '127.0.0.1', '-p', String(port),
+    '-sf', join(dir, 'scenario.xml'), '-i', o.localIp ?? '127.0.0.1', '-p', String(port),
     '-t', o.transport === 'tcp' ? 't1' : 'u1',
     '-m', String(o.calls ?? 1), '-r', String(o.rate ?? 10),
     '-trace_msg', '-message_file', join(dir, 'messages.log'),
@@ -100,4 +102,12 @@ export async function runSipp(o: SippOptions): Promise<SippRun> {
 
 export function describeRun(r: SippRun): string {
   return `sipp exit ${r.code}\n--- errors\n${r.errors.slice(-3000)}\n--- messages\n${r.messages.slice(-6000)}\n--- output\n${r.stdout.slice(-1500)}`;
+}
+
+/** One sipp phone registering through `sipPort` with register.xml: challenged, then `final` (200, 403, …). */
+export function sippRegister(sipPort: number, o: { user: string; domain: string; password: string; final?: number; expires?: number; localIp?: string }): Promise<SippRun> {
+  return runSipp({
+    scenario: 'register.xml', target: `127.0.0.1:${sipPort}`, vars: { final: o.final ?? 200 }, keys: { expires: o.expires ?? 3600 },
+    injection: [`${o.user};${o.domain};[authentication username=${o.user} password=${o.password}]`], localIp: o.localIp,
+  });
 }

@@ -19,7 +19,14 @@ export class Device {
   nc = 0;
   constructor(
     private readonly send: Send,
-    readonly o: { user: string; /** the user as written in URIs, when it needs escaping */ uriUser?: string; password: string; domain: string; sourceAddress?: string; sourcePort?: number; algorithm?: 'MD5' | 'SHA-256'; transport?: 'udp' | 'tcp' },
+    readonly o: {
+      user: string; /** the user as written in URIs, when it needs escaping */ uriUser?: string; password: string; domain: string;
+      sourceAddress?: string; sourcePort?: number; transport?: 'udp' | 'tcp';
+      /** Set: a phone that knows both and picks this one. Unset: an MD5-only phone that, like sipp, answers the first challenge. */
+      algorithm?: 'MD5' | 'SHA-256';
+      /** The digest `uri`; default, as sipp does, the server's address rather than the Request-URI. */
+      digestUri?: string;
+    },
   ) {}
 
   static via(peer: DrachtioPeer, o: Device['o']): Device {
@@ -37,12 +44,13 @@ export class Device {
       this.nc = creds.nc ?? this.nc + 1;
       authorization = digestAuthorization({
         user: this.o.user, password: creds.password ?? this.o.password, realm: this.o.domain, nonce: this.nonce,
-        uri: `sip:${this.o.domain}`, algorithm: this.o.algorithm ?? 'MD5', qop: 'auth', nc: this.nc,
+        uri: this.o.digestUri ?? 'sip:127.0.0.1:5060', algorithm: this.o.algorithm ?? 'MD5', qop: 'auth', nc: this.nc,
       });
     }
     const raw = buildRegister({
       user: this.o.uriUser ?? this.o.user, domain: this.o.domain, callId: this.callId, cseq: this.cseq++,
-      contactHost: this.meta.sourceAddress, contactPort: this.meta.sourcePort, authorization, ...extra,
+      contactHost: this.meta.sourceAddress, contactPort: this.meta.sourcePort, authorization,
+      transport: this.o.transport === 'tcp' ? 'TCP' : 'UDP', ...extra,
     });
     return this.send(raw, this.meta);
   }
@@ -58,9 +66,14 @@ export class Device {
   }
 
   learn(res: SipResponse): void {
-    const want = this.o.algorithm ?? 'MD5';
-    const c = challenges(res.headers['www-authenticate']).find((x) => (x.algorithm ?? 'MD5').toUpperCase() === want);
-    if (!c) throw new Error(`no ${want} challenge in ${res.status} ${res.reason}`);
+    const offered = challenges(res.headers['www-authenticate']);
+    const c = this.o.algorithm
+      ? offered.find((x) => (x.algorithm ?? 'MD5').toUpperCase() === this.o.algorithm)
+      : offered[0];
+    if (!c) throw new Error(`no ${this.o.algorithm ?? ''} challenge in ${res.status} ${res.reason}`);
+    if (!this.o.algorithm && (c.algorithm ?? 'MD5').toUpperCase() !== 'MD5') {
+      throw new Error(`an MD5-only phone cannot answer a first challenge with algorithm=${c.algorithm} (sipp: "authentication must use MD5")`);
+    }
     this.nonce = c.nonce!;
     this.nc = 0;
   }

@@ -19,6 +19,7 @@ import { createRegisterHandler } from './register/handler.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
 import { createLifecycle } from './privacy/lifecycle.js';
+import { reportDurability } from './redis-durability.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
 import { randomBytes } from 'node:crypto';
 
@@ -139,6 +140,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       await waitForRedis(redis, stopper);
       if (stopper.stopped) return;
       health.set('redis', redis.status === 'ready');
+      await reportDurability(redis, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       health.set('mysql', true);

@@ -9,7 +9,7 @@
 //               MULTI (a transaction would overtake the commands queued before it); typed without it
 //   privacy     the admin API, erasure and the audit: their scans never queue behind REGISTERs
 //   subscriber  account-change notifications (a subscribed connection can do nothing else)
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Logger } from './log.js';
 import { createOutage } from './outage.js';
@@ -33,15 +33,31 @@ export interface RedisConnections {
   close(): Promise<void>;
 }
 
-export function describeRedis(url: string): string {
-  const u = new URL(url);
+/** Where the daemon's Redis is, for logs: never the password. */
+export function describeRedis(config: Pick<Config['redis'], 'url' | 'topology'>): string {
+  if (config.topology.kind === 'sentinel') {
+    return `master "${config.topology.masterName}" of sentinels ${config.topology.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  }
+  const u = new URL(config.url);
   return `${u.hostname}:${u.port || 6379}${u.pathname && u.pathname !== '/' ? u.pathname : ''}`;
+}
+
+/** One server (REDIS_URL) or, with REDIS_SENTINELS, whichever server the sentinels name master (ioredis follows failovers). */
+function connectTo(config: Config['redis'], options: RedisOptions): Redis {
+  const t = config.topology;
+  const auth = config.password === null ? {} : { password: config.password };
+  if (t.kind === 'single') return new Redis(config.url, { ...options, ...auth });
+  return new Redis({
+    ...options, ...auth, sentinels: t.sentinels.map((s) => ({ host: s.host, port: s.port })), name: t.masterName,
+    ...(t.sentinelPassword === null ? {} : { sentinelPassword: t.sentinelPassword }),
+    db: Number(new URL(config.url).pathname.slice(1) || 0),
+  });
 }
 
 /** One connection, as every connection is opened. */
 export function openRedis(config: Config['redis'], log: Logger, name: ConnectionName, o: { autoPipeline?: boolean; holdWhileDown?: boolean } = {}): Redis {
-  const where = describeRedis(config.url);
-  const redis = new Redis(config.url, {
+  const where = describeRedis(config);
+  const redis = connectTo(config, {
     lazyConnect: true,
     connectionName: `sidecar-${name}`,
     // holdWhileDown: the call flow bounds what it holds itself (recorder.ts MAX_PENDING_EVENTS).
@@ -53,7 +69,7 @@ export function openRedis(config: Config['redis'], log: Logger, name: Connection
     enableAutoPipelining: o.autoPipeline ?? false,
   });
   const outage = createOutage(log, {
-    lost: `Redis unreachable at ${where} (REDIS_URL); retrying`, restored: 'Redis connection restored',
+    lost: `Redis unreachable at ${where} (${config.topology.kind === 'sentinel' ? 'REDIS_SENTINELS' : 'REDIS_URL'}); retrying`, restored: 'Redis connection restored',
     fields: { redis: where, connection: name },
   });
   redis.on('ready', () => outage.recover());

@@ -55,14 +55,13 @@ function connectTo(config: Config['redis'], options: RedisOptions): Redis {
 }
 
 /** One connection, as every connection is opened. */
-export function openRedis(config: Config['redis'], log: Logger, name: ConnectionName, o: { autoPipeline?: boolean; holdWhileDown?: boolean } = {}): Redis {
+export function openRedis(config: Config['redis'], log: Logger, name: ConnectionName, o: { autoPipeline?: boolean } = {}): Redis {
   const where = describeRedis(config);
   const redis = connectTo(config, {
     lazyConnect: true,
     connectionName: `sidecar-${name}`,
-    // holdWhileDown: the call flow bounds what it holds itself (recorder.ts MAX_PENDING_EVENTS).
-    commandTimeout: o.holdWhileDown ? undefined : config.commandTimeoutMs,
-    maxRetriesPerRequest: o.holdWhileDown ? null : 1,
+    commandTimeout: config.commandTimeoutMs,
+    maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 5000),
     connectTimeout: 5000,
     keepAlive: 10_000,
@@ -81,7 +80,7 @@ export function openRedis(config: Config['redis'], log: Logger, name: Connection
 
 export function createRedisConnections(config: Config['redis'], log: Logger): RedisConnections {
   const main = openRedis(config, log, 'main');
-  const cdr = openRedis(config, log, 'cdr', { autoPipeline: true, holdWhileDown: true });
+  const cdr = openRedis(config, log, 'cdr', { autoPipeline: true });
   const privacy = openRedis(config, log, 'privacy');
   const subscriber = openRedis(config, log, 'subscriber');
   const all = [main, cdr, privacy, subscriber];

@@ -2,12 +2,15 @@
 // Redis (correlate.ts) → on stop: account and opt-out (accounts.ts, finish.ts) → Redis spool →
 // batch writer (writer.ts) → `cdrs`, whose day partitions partitions.ts keeps ahead.
 //
-// The flow has its own Redis connection (lib/redis.ts `cdr`), which holds commands while Redis is
-// unreachable: events wait in memory (at most MAX_PENDING_EVENTS) and are applied in order when it
-// returns. Beyond that bound, or if the process stops before Redis returns, events are lost and
-// counted (cdrs_skipped_total{reason="redis_unavailable"}).
+// The flow has its own Redis connection (lib/redis.ts `cdr`). A command it cannot get through fails
+// within the command timeout; the event then waits in memory (at most MAX_PENDING_EVENTS) and is
+// applied again, in order, when the connection is back. Beyond that bound, or if the process stops
+// before Redis returns, events are lost and counted (cdrs_skipped_total{reason="redis_unavailable"}):
+// only those, so the count is what was really lost. Every script is idempotent, so applying an event
+// again after a reply that never came at worst counts it as a duplicate.
 import { randomUUID } from 'node:crypto';
 import type { PipelinedRedis, Redis } from '../redis.js';
+import { errorKind, reportBug } from '../errors.js';
 import { settlesWithin } from '../timeout.js';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
@@ -56,6 +59,8 @@ export interface CallRecorderDeps {
 export const MAX_PENDING_EVENTS = 10_000;
 const PARTITION_CHECK_MS = 10 * 60_000;
 const CLOSE_WAIT_MS = 2000;
+/** Retry pause when a command timed out on a connection that is still up (Redis slow, not gone). */
+const RETRY_MS = 100;
 
 export interface CallRecorderHandle extends CallRecorder {
   /** Resolution and opt-out cache; invalidate() is the hook for change notifications. */
@@ -79,10 +84,13 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     if (!connError) log.warn({ err: err.message }, 'CDR Redis connection lost; events are held in memory until it returns');
     connError = true;
   });
-  conn.on('ready', () => { connError = false; });
+  // Events waiting for the connection to come back; each learns whether to try again (false: shutdown).
+  const waiters = new Set<(again: boolean) => void>();
+  const wake = (again: boolean) => { for (const w of waiters) w(again); waiters.clear(); };
+  conn.on('ready', () => { connError = false; wake(true); });
 
-  const calls = createCallState(conn as Redis, prefix, config.callStateTtlSeconds);
-  const spool = createSpool(conn as Redis, prefix, config.spoolMax);
+  const calls = createCallState(conn, prefix, config.callStateTtlSeconds);
+  const spool = createSpool(conn, prefix, config.spoolMax);
   const gaugeCalls = createCallState(d.gaugeRedis, prefix, config.callStateTtlSeconds);
   const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
@@ -95,7 +103,12 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   // Events received but not yet applied; `lost` once counted as lost (at most once per event).
   const pending = new Map<Promise<void>, { lost: boolean }>();
   let started = false;
+  /** Shutdown began: events waiting for Redis give up (those on their way still land). */
+  let closing = false;
+  /** Shutdown done: an event now can no longer be applied. */
   let closed = false;
+  let received = 0;
+  let lostAtShutdown = 0;
   let backlogLoggedAt = 0;
   const timers: NodeJS.Timeout[] = [];
 
@@ -103,6 +116,23 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     if (ev.type === 'stop') return onStop(ev);
     const r = await calls.merge(ev, now());
     if (r !== 'ok') skip('duplicate');
+  };
+
+  /** Resolves once the connection is back (true), or shutdown gives up waiting for it (false). */
+  const redisBack = () => new Promise<boolean>((resolve) => {
+    if (closing) return resolve(false);
+    if (conn.status === 'ready') setTimeout(() => resolve(!closing), RETRY_MS).unref();
+    else waiters.add(resolve);
+  });
+
+  const applyHeld = async (ev: CdrEvent): Promise<void> => {
+    for (;;) {
+      try {
+        return await apply(ev);
+      } catch (err) {
+        if (errorKind(err) !== 'unavailable' || !(await redisBack())) throw err;
+      }
+    }
   };
 
   // Runs inside drachtio-srf's socket handler: it must never throw nor leave a rejection unhandled.
@@ -122,13 +152,19 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
         }
         return skip('redis_unavailable');
       }
+      received++;
       const held = { lost: false };
-      const p: Promise<void> = apply(n.event)
-        .catch((err: Error) => {
+      const p: Promise<void> = applyHeld(n.event)
+        .catch((err: unknown) => {
           if (held.lost) return;
           held.lost = true;
+          if (errorKind(err) === 'bug') {
+            skip('invalid');
+            return reportBug({ log, metrics }, 'cdr', err, 'CDR event dropped: internal error', { type });
+          }
           skip('redis_unavailable');
-          log.error({ type, err: err.message }, 'CDR event lost: Redis failed');
+          if (closing) lostAtShutdown++;
+          else log.error({ type, err: (err as Error).message }, 'CDR event lost: Redis failed');
         })
         .finally(() => { pending.delete(p); });
       pending.set(p, held);
@@ -173,20 +209,22 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     },
 
     async close() {
-      if (closed) return;
-      closed = true;
+      if (closing) return;
+      closing = true;
+      wake(false); // events waiting for Redis to come back give up now and are counted as lost
       for (const t of timers) clearInterval(t);
       await settlesWithin(writer.close(), CLOSE_WAIT_MS);
-      // An event whose commands are on their way is applied (or fails and is counted) within this.
+      // Events whose commands are on their way land (or fail and are counted) within the command
+      // timeout: wait for them rather than guess.
       await settlesWithin(Promise.allSettled([...pending.keys()]), CLOSE_WAIT_MS);
-      // Events still waiting for Redis now will never be applied: count them as lost.
-      let lost = 0;
-      for (const held of pending.values()) if (!held.lost) { held.lost = true; lost++; }
+      closed = true;
+      let unsettled = 0;
+      for (const held of pending.values()) if (!held.lost) { held.lost = true; unsettled++; }
       pending.clear();
-      if (lost) {
-        metrics.cdrsSkipped.inc({ reason: 'redis_unavailable' }, lost);
-        log.error({ lost }, 'CDR events still waiting for Redis at shutdown were lost');
-      }
+      if (unsettled) metrics.cdrsSkipped.inc({ reason: 'redis_unavailable' }, unsettled);
+      const lost = lostAtShutdown + unsettled;
+      if (lost) log.error({ lost }, 'CDR events still waiting for Redis at shutdown were lost');
+      log.info({ received, lost }, 'CDR recorder stopped');
     },
 
     async refreshGauges() {

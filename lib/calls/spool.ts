@@ -7,8 +7,10 @@
 // The writer reads a batch from the head (LRANGE), inserts it, then trims it (LTRIM). The trim only
 // happens while the lock is still ours and the head is still the batch we read, so a writer that lost
 // its lock, or a trim command resent after a lost reply, can never remove rows it did not write.
-import type { Redis } from 'ioredis';
+import type { Result } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
+import { defineScripts, luaScript } from '../lua.js';
+import type { PipelinedRedis } from '../redis.js';
 import { parseSpoolRow, type SpoolRow } from './row.js';
 
 export interface Spool {
@@ -29,53 +31,35 @@ export interface Spool {
   erase(matches: (row: SpoolRow) => boolean | Promise<boolean>): Promise<number>;
 }
 
-const LOCK = `
-local cur = redis.call('GET', KEYS[1])
-if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
-if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
-return 0
-`;
+const SCRIPTS = [
+  luaScript(__dirname, 'spool-lock.lua', 'sidecarCdrLock', 1),
+  luaScript(__dirname, 'spool-release.lua', 'sidecarCdrRelease', 1),
+  luaScript(__dirname, 'spool-trim.lua', 'sidecarCdrTrim', 2),
+  luaScript(__dirname, 'spool-mark.lua', 'sidecarCdrMark', 1),
+];
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-`;
-
-// KEYS: spool, lock. ARGV: owner, ttl ms, n, first row, last row.
-const TRIM = `
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'not_owner' end
-local n = tonumber(ARGV[3])
-if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[4] or redis.call('LINDEX', KEYS[1], n - 1) ~= ARGV[5] then return 'moved' end
-redis.call('LTRIM', KEYS[1], n, -1)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 'trimmed'
-`;
-
-// KEYS: spool. ARGV: mark, then index/row pairs. Marks every row if each still stands at its index;
-// 0 (nothing marked) when one does not: a writer trimmed the head meanwhile.
-const MARK = `
-for i = 2, #ARGV, 2 do
-  if redis.call('LINDEX', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then return 0 end
-end
-for i = 2, #ARGV, 2 do redis.call('LSET', KEYS[1], ARGV[i], ARGV[1]) end
-return 1
-`;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** spool-lock.lua */
+    sidecarCdrLock(lock: string, owner: string, ttlMs: number): Result<'locked' | 'renewed' | 'taken', Context>;
+    /** spool-release.lua */
+    sidecarCdrRelease(lock: string, owner: string): Result<'released' | 'not_owner', Context>;
+    /** spool-trim.lua */
+    sidecarCdrTrim(spool: string, lock: string, owner: string, ttlMs: number, n: number, first: string, last: string): Result<'trimmed' | 'not_owner' | 'moved', Context>;
+    /** spool-mark.lua: ARGV mark, then index/row pairs */
+    sidecarCdrMark(spool: string, mark: string, ...pairs: (string | number)[]): Result<'marked' | 'moved', Context>;
+  }
+}
 
 const ERASE_CHUNK = 1000;
 /** What an erased row is replaced with until the one LREM that removes them all; writers skip it. */
 export const ERASED = '\u0000erased';
 const MAX_ERASE_SCANS = 20;
 
-type Run = (...args: (string | number)[]) => Promise<unknown>;
-
-export function createSpool(redis: Redis, prefix: string, max: number): Spool {
+export function createSpool(redis: PipelinedRedis, prefix: string, max: number): Spool {
   const key = `${prefix}cdr:spool`;
   const lockKey = `${prefix}cdr:writer`;
-  redis.defineCommand('sidecarCdrLock', { numberOfKeys: 1, lua: LOCK });
-  redis.defineCommand('sidecarCdrRelease', { numberOfKeys: 1, lua: RELEASE });
-  redis.defineCommand('sidecarCdrTrim', { numberOfKeys: 2, lua: TRIM });
-  redis.defineCommand('sidecarCdrMark', { numberOfKeys: 1, lua: MARK });
-  const r = redis as unknown as Record<'sidecarCdrLock' | 'sidecarCdrRelease' | 'sidecarCdrTrim' | 'sidecarCdrMark', Run>;
+  defineScripts(redis, SCRIPTS);
 
   /** One pass over the spool; null when the list moved under it (rows marked so far stay marked). */
   const markAll = async (matches: (row: SpoolRow) => boolean | Promise<boolean>): Promise<number | null> => {
@@ -89,7 +73,7 @@ export function createSpool(redis: Redis, prefix: string, max: number): Spool {
         if (row && (await matches(row))) args.push(start + i, chunk[i]!);
       }
       if (args.length === 0) continue;
-      if (Number(await r.sidecarCdrMark(key, ERASED, ...args)) !== 1) return null;
+      if ((await redis.sidecarCdrMark(key, ERASED, ...args)) !== 'marked') return null;
       marked += args.length / 2;
     }
     return marked;
@@ -100,15 +84,15 @@ export function createSpool(redis: Redis, prefix: string, max: number): Spool {
     max,
     depth: () => redis.llen(key),
     async lock(owner, ttlMs) {
-      return Number(await r.sidecarCdrLock(lockKey, owner, ttlMs)) === 1;
+      return (await redis.sidecarCdrLock(lockKey, owner, ttlMs)) !== 'taken';
     },
     async release(owner) {
-      await r.sidecarCdrRelease(lockKey, owner);
+      await redis.sidecarCdrRelease(lockKey, owner);
     },
     head: (n) => redis.lrange(key, 0, n - 1),
     async trim(owner, ttlMs, batch) {
       if (batch.length === 0) return 'trimmed';
-      return (await r.sidecarCdrTrim(key, lockKey, owner, ttlMs, batch.length, batch[0], batch[batch.length - 1])) as 'trimmed' | 'not_owner' | 'moved';
+      return redis.sidecarCdrTrim(key, lockKey, owner, ttlMs, batch.length, batch[0]!, batch[batch.length - 1]!);
     },
     async erase(matches) {
       // Mark, then remove every mark in one LREM: one pass instead of one LREM per row.

@@ -9,6 +9,11 @@ export interface CutProxy {
   /** A REDIS_URL through the proxy. */
   redisUrl(): string;
   cut(): void;
+  /**
+   * From the moment a client sends data containing `marker`, that connection's replies are held back
+   * (the request reaches the server, its answer not the client) until cut() or restore().
+   */
+  holdRepliesAfter(marker: string): void;
   /** Connections refused while cut: each is one attempt of a client to come back. */
   readonly refused: number;
   restore(): void;
@@ -19,6 +24,7 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   const sockets = new Set<Socket>();
   let up = true;
   let refused = 0;
+  let marker: Buffer | null = null;
   const track = (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -33,8 +39,12 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
     }
     const upstream = connect(targetPort, targetHost);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    let holding = false;
+    client.on('data', (c: Buffer) => {
+      if (marker && c.includes(marker)) holding = true;
+      upstream.write(c);
+    });
+    upstream.on('data', (c: Buffer) => { if (!holding) client.write(c); });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -47,9 +57,11 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
     redisUrl: () => `redis://127.0.0.1:${port}`,
     cut() {
       up = false;
+      marker = null;
       for (const s of sockets) s.resetAndDestroy();
     },
-    restore() { up = true; },
+    holdRepliesAfter(m) { marker = Buffer.from(m); },
+    restore() { up = true; marker = null; },
     close() {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));

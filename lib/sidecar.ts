@@ -12,6 +12,7 @@ import { createGauges } from './gauges.js';
 import { createHealth, watchMysql, watchRedis } from './health.js';
 import { createAdminRoute } from './http/admin.js';
 import { createHttpServer, type Route } from './http/server.js';
+import { migrateKeyLayout } from './key-migration.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createLifecycle } from './privacy/lifecycle.js';
@@ -87,13 +88,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   // Privacy rights and the audit: the privacy connection, stores of their own.
   const calls = createCallState(redis.privacy, prefix, config.cdr.callStateTtlSeconds);
   const spool = createSpool(redis.privacy, prefix, config.cdr.spoolMax);
+  const lifecycleBindings = createBindingStore(redis.privacy, prefix);
   const lifecycle = createLifecycle({
     config: config.privacy, prefix, redis: redis.privacy, subscriber: redis.subscriber, pool, metrics, log, hash, now,
     stores: {
-      bindings: createBindingStore(redis.privacy, prefix),
+      bindings: lifecycleBindings,
       calls, spool,
       accounts: createAccountResolver(pool, { cacheMs: 0, now }),
-      isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+      isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
     },
     onAccountChange: (sid) => {
       recorder.forgetAccount(sid);
@@ -146,9 +148,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       httpPort = await http.listen(config.http.host, config.http.port);
       log.info({ port: httpPort }, 'HTTP server listening (/healthz, /readyz, /metrics)');
       redis.connect();
-      await waitForRedis(redis.main, stopper);
+      for (const c of [redis.main, redis.cdr, redis.privacy, redis.subscriber]) await waitForRedis(c, stopper);
       if (stopper.stopped) return;
       await reportDurability(redis.main, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
+      if (config.redis.topology.kind !== 'cluster') {
+        await migrateKeyLayout(redis.privacy, prefix, log, [
+          ['bindings', () => lifecycleBindings.migrateLegacy()], ['calls', () => calls.migrateLegacy()], ['spool', () => spool.migrateLegacy()],
+        ]).catch((err: Error) => log.error({ err: err.message }, 'could not move keys of the previous Redis layout; they stay where they are until the next start'));
+      }
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       stopMysqlWatch = watchMysql(pool, health, log);

@@ -112,7 +112,7 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
         case 'full':
           fullDropped++;
           if (Date.now() - fullSince > 10_000) {
-            log.error({ dropped: fullDropped, spoolMax: spool.max }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
+            log.error({ dropped: fullDropped, spoolMaxPerShard: spool.maxPerShard }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
             fullSince = Date.now();
             fullDropped = 0;
           }

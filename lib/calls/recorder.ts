@@ -9,7 +9,7 @@
 // only those, so the count is what was really lost. Every script is idempotent, so applying an event
 // again after a reply that never came at worst counts it as a duplicate.
 import { randomUUID } from 'node:crypto';
-import type { PipelinedRedis, Redis } from '../redis.js';
+import type { PipelinedRedis, RedisClient } from '../redis.js';
 import { errorKind, reportBug } from '../errors.js';
 import { settlesWithin } from '../timeout.js';
 import type { Config } from '../../config/index.js';
@@ -46,7 +46,7 @@ export interface CallRecorderDeps {
   /** The flow's own connection (lib/redis.ts `cdr`). */
   redis: PipelinedRedis;
   /** A connection for the gauges' reads (they use MULTI). */
-  gaugeRedis: Redis;
+  gaugeRedis: RedisClient;
   pool: Pool;
   metrics: Metrics;
   log: Logger;

@@ -2,7 +2,7 @@
 // round trip, instead of waiting for the caches' TTLs.
 //
 //   {p}account-changes   PUB/SUB channel; message = account_sid
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from '../log.js';
 
 export interface AccountChanges {
@@ -13,7 +13,7 @@ export interface AccountChanges {
 }
 
 /** `subscriber`: a connection of its own (a subscribed connection can do nothing else). */
-export function createAccountChanges(o: { publisher: Redis; subscriber: Redis; prefix: string; log: Logger }): AccountChanges {
+export function createAccountChanges(o: { publisher: RedisClient; subscriber: RedisClient; prefix: string; log: Logger }): AccountChanges {
   const channel = `${o.prefix}account-changes`;
   let subscribed = false;
   return {

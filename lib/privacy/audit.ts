@@ -7,7 +7,7 @@
 //                       break, for over OPT_OUT_GRACE_MS (the opt-out applies to legs by the moment they end)
 //   sip_body_stored     SDP or a SIP message anywhere in Redis or MySQL
 // Findings name where, never what: a key family and a hash, or a table and a row id.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
 import type { Hasher } from '../log.js';
@@ -36,7 +36,7 @@ export interface AuditReport {
 }
 
 export interface AuditDeps {
-  redis: Redis;
+  redis: RedisClient;
   pool: Pool;
   prefix: string;
   hash: Hasher;
@@ -135,7 +135,7 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
 }
 
 /** Every string a key holds, whatever its type. */
-async function keyTexts(redis: Redis, key: string): Promise<string[]> {
+async function keyTexts(redis: RedisClient, key: string): Promise<string[]> {
   switch (await redis.type(key)) {
     case 'string': return [(await redis.get(key)) ?? ''];
     case 'hash': return Object.values(await redis.hgetall(key));

@@ -1,6 +1,6 @@
 // The leg state in Redis: how events merge (in any order), and the one atomic step that ends a leg.
 import t from 'tap';
-import { createCallState, legId, DONE_TTL_SECONDS } from '../../lib/calls/correlate.js';
+import { CALL_SHARDS, createCallState, legId, legKeys, DONE_TTL_SECONDS } from '../../lib/calls/correlate.js';
 import type { AttemptFacts, CdrEvent } from '../../lib/calls/event.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { clearPrefix, freshStores, type Stores } from '../helpers/harness.js';
@@ -53,7 +53,7 @@ t.test('repeated events are duplicates; events for a finished leg are late', asy
   t.equal(await calls.finish('dup@x', state!.version, '{"row":1}', spool), 'duplicate', 'finishing twice');
   t.equal(await calls.merge(a, T), 'late', 'a replayed attempt does not reopen the leg');
   t.same(await calls.read('dup@x'), { done: true, state: null });
-  t.ok((await stores.redis.ttl(`${stores.prefix}cdr:done:${legId('dup@x')}`)) <= DONE_TTL_SECONDS);
+  t.ok((await stores.redis.ttl(legKeys(stores.prefix, 'dup@x').done)) <= DONE_TTL_SECONDS);
   t.equal(await spool.depth(), 1, 'one row');
 });
 
@@ -78,21 +78,37 @@ t.test('a leg without a row (opted out, unknown account) leaves no key at all', 
   t.equal(await calls.countInFlight(T), 0);
 });
 
+/** `n` Call-IDs whose legs fall in one shard. */
+function sameShard(n: number): string[] {
+  const byTag = new Map<string, string[]>();
+  for (let i = 0; ; i++) {
+    const id = `f${i}@x`;
+    const tag = CALL_SHARDS.tagOf(legId(id));
+    const l = byTag.get(tag) ?? [];
+    l.push(id);
+    byTag.set(tag, l);
+    if (l.length === n) return l;
+  }
+}
+
 t.test('a full spool refuses the newest row but still ends the leg', async (t) => {
   const calls = createCallState(stores.redis, stores.prefix, 600);
-  const spool = createSpool(stores.redis, stores.prefix, 1);
-  for (const id of ['f1@x', 'f2@x']) await calls.merge(attempt(id, 'network', T, {}), T);
-  t.equal(await calls.finish('f1@x', (await calls.read('f1@x')).state!.version, '{"n":1}', spool), 'spooled');
-  t.equal(await calls.finish('f2@x', (await calls.read('f2@x')).state!.version, '{"n":2}', spool), 'full');
-  t.same(await stores.redis.lrange(spool.key, 0, -1), ['{"n":1}'], 'the oldest row is kept, the newest dropped');
-  t.equal((await calls.read('f2@x')).state, null, 'no state left behind');
+  const spool = createSpool(stores.redis, stores.prefix, CALL_SHARDS.count);
+  t.equal(spool.maxPerShard, 1, 'CDR_SPOOL_MAX is spread over the shards');
+  // Two legs of one shard: the bound is per shard.
+  const [f1, f2] = sameShard(2);
+  for (const id of [f1!, f2!]) await calls.merge(attempt(id, 'network', T, {}), T);
+  t.equal(await calls.finish(f1!, (await calls.read(f1!)).state!.version, '{"n":1}', spool), 'spooled');
+  t.equal(await calls.finish(f2!, (await calls.read(f2!)).state!.version, '{"n":2}', spool), 'full');
+  t.same(await stores.redis.lrange(spool.keyOf(CALL_SHARDS.tagOf(legId(f1!))), 0, -1), ['{"n":1}'], 'the oldest row is kept, the newest dropped');
+  t.equal((await calls.read(f2!)).state, null, 'no state left behind');
   t.equal(await calls.countInFlight(T), 0);
 });
 
 t.test('state TTL and the in-flight index', async (t) => {
   const calls = createCallState(stores.redis, stores.prefix, 120);
   await calls.merge(attempt('ttl@x', 'network', T, {}), T);
-  const ttl = await stores.redis.ttl(`${stores.prefix}cdr:leg:${legId('ttl@x')}`);
+  const ttl = await stores.redis.ttl(legKeys(stores.prefix, 'ttl@x').leg);
   t.ok(ttl > 100 && ttl <= 120, `TTL set from callStateTtlSeconds (${ttl})`);
   t.equal(await calls.countInFlight(T + 119_000), 1);
   t.equal(await calls.countInFlight(T + 121_000), 0, 'index entries past the state TTL are pruned');

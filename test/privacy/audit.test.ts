@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import mysql from 'mysql2/promise';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { createCallState, legId } from '../../lib/calls/correlate.js';
+import { createCallState, legKeys } from '../../lib/calls/correlate.js';
 import { sqlDateTime } from '../../lib/calls/row.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { connectionOptions } from '../../lib/db/pool.js';
@@ -82,7 +82,7 @@ t.before(async () => {
   await peer.sendCdr('attempt', 'network', tod(new Date().toISOString()), inFlight.invite);
   await waitRows(stores.pool, legs[0]!.callId);
   await waitRows(stores.pool, legs[3]!.callId);
-  await eventually(async () => (await stores.redis.exists(`${stores.prefix}cdr:leg:${legId(inFlight.callId)}`)) === 1);
+  await eventually(async () => (await stores.redis.exists(legKeys(stores.prefix, inFlight.callId).leg)) === 1);
 });
 t.teardown(async () => {
   await daemon?.close();
@@ -99,7 +99,7 @@ const audit = (now = NOW) => {
     const spool = createSpool(stores.redis, stores.prefix, 10);
     deps = {
       redis: stores.redis, pool: stores.pool, prefix: stores.prefix, hash: createHasher('audit-test'), retentionDays: 30,
-      bindings: createBindingStore(stores.redis, stores.prefix), isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+      bindings: createBindingStore(stores.redis, stores.prefix), isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
     };
   }
   return runAudit({ ...deps, now: () => now });
@@ -130,7 +130,7 @@ async function expectOnly(t: Test, check: AuditCheck, n: number, sample: RegExp,
 }
 
 const bindingKey = async () => {
-  const keys = await stores.redis.keys(`${stores.prefix}bind:*`);
+  const keys = await stores.keys(`${stores.prefix}bind:*`);
   if (keys.length !== 1) throw new Error(`expected one binding, found ${keys.length}`);
   return keys[0]!;
 };
@@ -161,11 +161,11 @@ t.test('the store is busy: what the audit is about to judge is really there', as
   t.equal(binding.length, 1, 'one binding');
   t.match(binding[0]![1], DEVICE_IP, 'holding the phone address');
   t.match(binding[0]![1], '66.86.0.15', 'and its user agent, version and all');
-  t.ok(keys.some((k) => k.startsWith('aor:')) && keys.includes('bindings'), 'the AOR and binding indexes');
+  t.ok(keys.some((k) => k.startsWith('aor:')) && keys.some((k) => k.startsWith('bindings:{b')), 'the AOR and binding indexes');
   t.ok(keys.some((k) => k.startsWith('nc:')), 'a nonce-count');
   t.ok(keys.some((k) => k.startsWith('authfail:')), 'a failed-login counter');
   t.ok(keys.some((k) => k.startsWith('cdr:done:')), 'tombstones of finished legs');
-  t.match(dump[`${stores.prefix}cdr:leg:${legId(inFlight.callId)}`], CALLER_IP, 'a leg in flight holding the caller address');
+  t.match(dump[legKeys(stores.prefix, inFlight.callId).leg], CALLER_IP, 'a leg in flight holding the caller address');
   const [a] = await rowsOf(stores.pool, legs[0]!.callId);
   t.match(a, { account_sid: acme, remote_host: CALLER_IP, from_user: CALLER, user_agent: 'Yealink SIP-T46S' });
   t.same(await rowsOf(stores.pool, legs[2]!.callId), [], 'the call while opted out left no row');
@@ -234,7 +234,7 @@ t.test('ip_outside_binding: an address anywhere but a binding, a leg in flight, 
   await expectOnly(t, 'ip_outside_binding', 1, /^redis seen #[0-9a-f]{16}$/, 'in a key name');
   await stores.redis.del(`${p}seen:${PLANTED_IP}`);
 
-  const aor = (await stores.redis.keys(`${p}aor:*`))[0]!;
+  const aor = (await stores.keys(`${p}aor:*`))[0]!;
   await stores.redis.zadd(aor, Date.now() + 60_000, PLANTED_IP);
   await expectOnly(t, 'ip_outside_binding', 1, /^redis aor #[0-9a-f]{16}$/, "in a binding's index (not a binding)");
   await stores.redis.zrem(aor, PLANTED_IP);
@@ -334,7 +334,7 @@ t.test('sip_body_stored: SDP or a SIP message in Redis or MySQL', async (t) => {
   await stores.redis.del(`${p}misc:offer`);
   await expectClean(t, 'removed');
 
-  const legKey = `${p}cdr:leg:${legId(inFlight.callId)}`;
+  const legKey = legKeys(p, inFlight.callId).leg;
   await stores.redis.hset(legKey, 'sdp', SDP);
   await expectOnly(t, 'sip_body_stored', 1, /^redis cdr:leg #[0-9a-f]{16}$/, 'SDP in a leg in flight (which may hold an address, never a body)');
   await stores.redis.hdel(legKey, 'sdp');

@@ -83,7 +83,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   });
 
   // Call events: the cdr connection (its gauges read over the main one).
-  const recorder = createCallRecorder({ config: config.cdr, prefix, redis: redis.cdr, gaugeRedis: redis.main, pool, metrics, log, hash, now });
+  const recorder = createCallRecorder({ config: config.cdr, prefix, redis: redis.cdr, gaugeRedis: redis.main, pool, metrics, log, hash, now, waitTimeoutMs: config.redis.waitTimeoutMs });
 
   // Privacy rights and the audit: the privacy connection, stores of their own.
   const calls = createCallState(redis.privacy, prefix, config.cdr.callStateTtlSeconds);
@@ -150,7 +150,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       redis.connect();
       for (const c of [redis.main, redis.cdr, redis.privacy, redis.subscriber]) await waitForRedis(c, stopper);
       if (stopper.stopped) return;
-      await reportDurability(redis.main, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
+      const durability = await reportDurability(redis.main, metrics, log).catch((err: Error) => {
+        log.warn({ err: err.message }, 'could not read Redis persistence settings');
+        return null;
+      });
+      // REDIS_MIN_REPLICAS_ACK, else 1 where the master has replicas (unknown: none asked).
+      const acks = config.redis.minReplicasAck ?? ((durability?.replicas ?? 0) > 0 ? 1 : 0);
+      recorder.setReplicaAcks(acks);
+      log.info({ replicas: acks, timeoutMs: config.redis.waitTimeoutMs }, 'replica acknowledgements asked for each finished CDR leg');
       if (config.redis.topology.kind !== 'cluster') {
         await migrateKeyLayout(redis.privacy, prefix, log, [
           ['bindings', () => lifecycleBindings.migrateLegacy()], ['calls', () => calls.migrateLegacy()], ['spool', () => spool.migrateLegacy()],

@@ -31,6 +31,8 @@ export interface StopDeps {
   log: Logger;
   hash: Hasher;
   onSpooled(): void;
+  /** Resolves once the spooled leg is safe from a failover (replica acks); rejects to have the stop redone. */
+  confirm?(callId: string): Promise<void>;
   waitMs?: readonly number[];
 }
 
@@ -118,6 +120,7 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
           }
           return skip('spool_full');
         case 'spooled':
+          await d.confirm?.(ev.callId);
           if (decision.kind === 'deferred') log.debug({ leg: leg() }, 'CDR spooled; account resolved when MySQL answers');
           d.onSpooled();
           return;

@@ -10,7 +10,9 @@
 // again after a reply that never came at worst counts it as a duplicate.
 import { randomUUID } from 'node:crypto';
 import type { PipelinedRedis, RedisClient } from '../redis.js';
-import { errorKind, reportBug } from '../errors.js';
+import { errorKind, reportBug, storeError } from '../errors.js';
+import { createOutage } from '../outage.js';
+import { createReplicaAck } from '../replication.js';
 import { settlesWithin } from '../timeout.js';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
@@ -38,6 +40,8 @@ export interface CallRecorder {
   refreshGauges(): Promise<void>;
   /** Drops what is cached about an account (its opt-out flag, what resolves to it): it changed. */
   forgetAccount(accountSid: string): void;
+  /** How many replicas must confirm a finished leg (REDIS_MIN_REPLICAS_ACK, or its default once the server is known). */
+  setReplicaAcks(n: number): void;
 }
 
 export interface CallRecorderDeps {
@@ -54,6 +58,8 @@ export interface CallRecorderDeps {
   now?: () => number;
   /** Test seam: how long a stop waits for its leg's other events (finish.ts STOP_WAIT_MS). */
   stopWaitMs?: readonly number[];
+  /** REDIS_WAIT_TIMEOUT_MS. */
+  waitTimeoutMs?: number;
 }
 
 export const MAX_PENDING_EVENTS = 10_000;
@@ -95,8 +101,30 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
   const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID() });
+  const acks = createReplicaAck(conn, { replicas: 0, timeoutMs: d.waitTimeoutMs ?? 500 });
+  const ackOutage = createOutage(log, {
+    level: 'warn',
+    lost: 'Redis replicas did not confirm finished CDR legs within REDIS_WAIT_TIMEOUT_MS; they are spooled on the master only until they do (sip_sidecar_cdr_replica_ack_missing_total)',
+    restored: 'Redis replicas confirm finished CDR legs again',
+  });
+  // A finished leg is done once the replicas have it: a WAIT that fails (connection lost: perhaps a
+  // failover) makes the stop run again on the master we reconnect to, where the leg is either finished
+  // (replicated: a duplicate, nothing more) or still there (not replicated: finished again, not lost).
+  const confirm = async (callId: string) => {
+    let ok: boolean;
+    try {
+      ok = await acks.confirm(calls.keyOfLeg(callId));
+    } catch (err) {
+      throw storeError('redis', err);
+    }
+    if (ok) ackOutage.recover();
+    else {
+      metrics.cdrReplicaAckMissing.inc();
+      ackOutage.fail(`fewer than ${acks.replicas} replicas acknowledged`);
+    }
+  };
   const onStop = createStopHandler({
-    calls, spool, accounts, metrics, log, hash: d.hash, onSpooled: () => writer.noteSpooled(), waitMs: d.stopWaitMs,
+    calls, spool, accounts, metrics, log, hash: d.hash, onSpooled: () => writer.noteSpooled(), waitMs: d.stopWaitMs, confirm,
   });
 
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
@@ -185,6 +213,7 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     accounts, calls, spool, writer,
     pendingEvents: () => pending.size,
     forgetAccount: (sid) => accounts.invalidate(sid),
+    setReplicaAcks: (n) => acks.setReplicas(n),
 
     subscribe(srf) {
       const on = srf.on.bind(srf) as unknown as (event: string, fn: (...args: unknown[]) => void) => void;

@@ -120,7 +120,7 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       if (crossSlotBlock && o.blockKey && (await batch<number>((p) => p.exists(o.blockKey!))) === 1) return { ok: false, reason: 'blocked' };
       const t = tag(o.accountSid, o.user);
       const args: (string | number)[] = [
-        aorKey(o.accountSid, o.user), indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock ? '' : o.blockKey ?? '',
+        aorKey(o.accountSid, o.user), indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aorKey(o.accountSid, o.user) : o.blockKey,
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
         o.callId, o.cseq,
       ];

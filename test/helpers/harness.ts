@@ -79,6 +79,8 @@ export async function freshStores(name: string): Promise<Stores> {
   users++;
   const top = await topology;
   const redis = top.client();
+  // A cluster client learns the masters (nodes('master')) only once ready.
+  if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
   await clearPrefix(redis, prefix);
   const mysqlUrl = `${MYSQL_ROOT}/${database}`;
   const pool = createPool({ url: mysqlUrl, database }, 4);

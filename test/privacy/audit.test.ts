@@ -148,7 +148,7 @@ const deleteCdr = (id: number) => stores.pool.query('DELETE FROM cdrs WHERE cdr_
 function runCli(): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI], {
-      env: { PATH: process.env.PATH, MYSQL_URL: stores.mysqlUrl, REDIS_URL, REDIS_KEY_PREFIX: stores.prefix, LOG_HASH_KEY: 'cli-test' },
+      env: { PATH: process.env.PATH, MYSQL_URL: stores.mysqlUrl, REDIS_URL, ...stores.redisEnv, REDIS_KEY_PREFIX: stores.prefix, LOG_HASH_KEY: 'cli-test' },
       timeout: 20_000,
     }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
   });

@@ -1,4 +1,4 @@
-// Every Redis connection is opened here, from the configured server, each with a command timeout
+// Every Redis connection is opened here, from the configured topology (one server, REDIS_URL, or the master REDIS_SENTINELS name; ioredis follows failovers), each with a command timeout
 // (REDIS_COMMAND_TIMEOUT_MS) and so a bounded offline queue: a command issued while the connection
 // is down waits at most that long, then fails as a store outage (lib/errors.ts) instead of waiting
 // without end. Reconnects back off up to 5 s; one log line per outage and one on recovery per
@@ -9,7 +9,7 @@
 //               MULTI (a transaction would overtake the commands queued before it); typed without it
 //   privacy     the admin API, erasure and the audit: their scans never queue behind REGISTERs
 //   subscriber  account-change notifications (a subscribed connection can do nothing else)
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Logger } from './log.js';
 import { createOutage } from './outage.js';
@@ -33,15 +33,31 @@ export interface RedisConnections {
   close(): Promise<void>;
 }
 
-export function describeRedis(url: string): string {
-  const u = new URL(url);
+/** Where the daemon's Redis is, for logs: never the password. */
+export function describeRedis(config: Pick<Config['redis'], 'url' | 'topology'>): string {
+  if (config.topology.kind === 'sentinel') {
+    return `master "${config.topology.masterName}" of sentinels ${config.topology.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  }
+  const u = new URL(config.url);
   return `${u.hostname}:${u.port || 6379}${u.pathname && u.pathname !== '/' ? u.pathname : ''}`;
+}
+
+/** One server (REDIS_URL) or, with REDIS_SENTINELS, whichever server the sentinels name master (ioredis follows failovers). */
+function connectTo(config: Config['redis'], options: RedisOptions): Redis {
+  const t = config.topology;
+  const auth = config.password === null ? {} : { password: config.password };
+  if (t.kind === 'single') return new Redis(config.url, { ...options, ...auth });
+  return new Redis({
+    ...options, ...auth, sentinels: t.sentinels.map((s) => ({ host: s.host, port: s.port })), name: t.masterName,
+    ...(t.sentinelPassword === null ? {} : { sentinelPassword: t.sentinelPassword }),
+    db: Number(new URL(config.url).pathname.slice(1) || 0),
+  });
 }
 
 /** One connection, as every connection is opened. */
 export function openRedis(config: Config['redis'], log: Logger, name: ConnectionName, o: { autoPipeline?: boolean } = {}): Redis {
-  const where = describeRedis(config.url);
-  const redis = new Redis(config.url, {
+  const where = describeRedis(config);
+  const redis = connectTo(config, {
     lazyConnect: true,
     connectionName: `sidecar-${name}`,
     commandTimeout: config.commandTimeoutMs,
@@ -52,7 +68,7 @@ export function openRedis(config: Config['redis'], log: Logger, name: Connection
     enableAutoPipelining: o.autoPipeline ?? false,
   });
   const outage = createOutage(log, {
-    lost: `Redis unreachable at ${where} (REDIS_URL); retrying`, restored: 'Redis connection restored',
+    lost: `Redis unreachable at ${where} (REDIS_URL${config.topology.kind === 'sentinel' ? ', REDIS_SENTINELS' : ''}); retrying`, restored: 'Redis connection restored',
     fields: { redis: where, connection: name },
   });
   redis.on('ready', () => outage.recover());

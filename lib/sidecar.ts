@@ -23,6 +23,7 @@ import { createAuthGuard } from './register/guard.js';
 import { createRegisterHandler } from './register/handler.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
+import { reportDurability } from './redis-durability.js';
 import { createShutdown } from './shutdown.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
 
@@ -147,6 +148,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       redis.connect();
       await waitForRedis(redis.main, stopper);
       if (stopper.stopped) return;
+      await reportDurability(redis.main, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       stopMysqlWatch = watchMysql(pool, health, log);

@@ -50,6 +50,18 @@ t.test('DRACHTIO_SERVERS lists several drachtio-servers; DRACHTIO_HOST/PORT is t
   t.throws(() => loadConfig({ DRACHTIO_SERVERS: 'sbc1:9022', DRACHTIO_PORT: '9022' }), /cannot be combined with DRACHTIO_HOST\/DRACHTIO_PORT/);
 });
 
+t.test('Redis: one server by default; REDIS_SENTINELS chooses Sentinel; REDIS_PASSWORD or the URL\'s password', async (t) => {
+  t.same(loadConfig({}).redis.topology, { kind: 'single' });
+  t.equal(loadConfig({}).redis.password, null);
+  t.equal(loadConfig({ REDIS_URL: 'redis://:s%40cret@h:6379/2' }).redis.password, 's@cret');
+  t.equal(loadConfig({ REDIS_URL: 'redis://:a@h:6379', REDIS_PASSWORD: 'b' }).redis.password, 'b');
+  t.same(loadConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_PASSWORD: 'sp' }).redis.topology, {
+    kind: 'sentinel', sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }], masterName: 'mymaster', sentinelPassword: 'sp',
+  });
+  const err = t.throws(() => loadConfig({ REDIS_SENTINELS: 's1', REDIS_SENTINEL_MASTER_NAME: 'a b' })) as unknown as ConfigError;
+  t.same(err.problems.map((p) => p.split(' ')[0]).sort(), ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER_NAME'], 'both reported at once');
+});
+
 t.test('a password in a URL is never echoed', async (t) => {
   const err = t.throws(() => loadConfig({ MYSQL_URL: 'ftp://user:hunter2@host/db' })) as Error;
   t.notMatch(err.message, /hunter2/);

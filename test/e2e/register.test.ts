@@ -123,3 +123,18 @@ t.test('a source that keeps failing is blocked; other sources still register', a
   t.equal((await other.device.register()).status, 200, 'another address is not affected');
   t.equal((await other.device.once({ expires: 0 })).status, 200);
 });
+
+t.test('ten bindings of one AOR over UDP: the 200 lists them all; an eleventh replaces the oldest', async (t) => {
+  const { sock, device } = await phone({ address: '127.0.0.9' });
+  const contact = (i: number) => `<sip:alice@127.0.0.9:${sock.port};line=${i};x=${'y'.repeat(120)}>`;
+  const batch = (from: number) => Array.from({ length: 5 }, (_, i) => contact(from + i)).join(', ');
+  t.equal((await device.register({ contact: batch(0) })).status, 200);
+  const ten = await device.once({ contact: batch(5) });
+  t.equal(ten.status, 200);
+  t.equal(ten.headers.contact?.split(/,\s*</).length, 10, `all ten listed in a ${Buffer.byteLength(ten.raw)}-byte UDP response`);
+  const eleven = await device.once({ contact: contact(10) });
+  t.equal(eleven.headers.contact?.split(/,\s*</).length, 10, 'still ten: the oldest made room');
+  t.equal((await bindingsOf('alice')).length, 10);
+  t.equal((await device.once({ contact: '*', expires: 0 })).status, 200, 'Contact: * removes them all');
+  t.same(await bindingsOf('alice'), []);
+});

@@ -1,4 +1,5 @@
-// Every Redis connection is opened here, from the configured server, each with a command timeout
+// Every Redis connection is opened here, from the configured topology (one server, REDIS_URL; the master
+// REDIS_SENTINELS name; or a Redis Cluster, REDIS_CLUSTER_NODES; ioredis follows failovers), each with a command timeout
 // (REDIS_COMMAND_TIMEOUT_MS) and so a bounded offline queue: a command issued while the connection
 // is down waits at most that long, then fails as a store outage (lib/errors.ts) instead of waiting
 // without end. Reconnects back off up to 5 s; one log line per outage and one on recovery per

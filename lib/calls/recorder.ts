@@ -1,5 +1,6 @@
 // The call-event flow: drachtio-server cdr:* events → normalise (event.ts) → correlate per Call-ID in
-// Redis (correlate.ts) → on stop: account and opt-out (accounts.ts, finish.ts) → Redis spool →
+// Redis (correlate.ts) → on the stop that ends a leg (outcome.ts), or when the orphan sweep finds its
+// end was never reported (orphans.ts): account and opt-out (accounts.ts, finish.ts) → Redis spool →
 // batch writer (writer.ts) → `cdrs`, whose day partitions partitions.ts keeps ahead.
 //
 // The flow has its own Redis connection without a command timeout and with an offline queue: while
@@ -16,7 +17,8 @@ import type { CdrSkipReason, Metrics } from '../metrics.js';
 import { createAccountResolver, type AccountResolver } from './accounts.js';
 import { createCallState, type CallState } from './correlate.js';
 import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
-import { createStopHandler } from './finish.js';
+import { createLegFinisher, createStopHandler } from './finish.js';
+import { createOrphanSweep, sweepIntervalMs } from './orphans.js';
 import { ensurePartitions } from './partitions.js';
 import { createSpool, type Spool } from './spool.js';
 import { createWriter, type Writer } from './writer.js';
@@ -78,15 +80,15 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   });
   conn.on('ready', () => { connError = false; });
 
-  const calls = createCallState(conn, prefix, config.callStateTtlSeconds);
+  const calls = createCallState(conn, prefix, config.callStateTtlSeconds, config.orphanTimeoutSeconds);
   const spool = createSpool(conn, prefix, config.spoolMax);
-  const gaugeCalls = createCallState(d.redis, prefix, config.callStateTtlSeconds);
+  const gaugeCalls = createCallState(d.redis, prefix, config.callStateTtlSeconds, config.orphanTimeoutSeconds);
   const gaugeSpool = createSpool(d.redis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
   const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID() });
-  const onStop = createStopHandler({
-    calls, spool, accounts, metrics, log, hash: d.hash, onSpooled: () => writer.noteSpooled(), waitMs: d.stopWaitMs,
-  });
+  const finisher = createLegFinisher({ calls, spool, accounts, metrics, log, onSpooled: () => writer.noteSpooled() });
+  const onStop = createStopHandler({ calls, spool, finisher, metrics, log, hash: d.hash, now, waitMs: d.stopWaitMs });
+  const orphans = createOrphanSweep({ calls, spool, finisher, metrics, log, hash: d.hash, now });
 
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
   // Events received but not yet applied; `lost` once counted as lost (at most once per event).
@@ -135,6 +137,16 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     }
   };
 
+  // One sweep at a time: while Redis is away its commands wait in the offline queue.
+  let sweeping = false;
+  const sweep = () => {
+    if (sweeping || closed) return;
+    sweeping = true;
+    orphans.sweep()
+      .catch((err: Error) => log.error({ err: err.message }, 'orphan sweep failed; retried at the next'))
+      .finally(() => { sweeping = false; });
+  };
+
   const upkeep = () => {
     ensurePartitions(pool, now()).then(
       (added) => { if (added.length) log.info({ partitions: added }, 'added cdrs day partitions'); },
@@ -162,9 +174,8 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
       conn.connect().catch(() => undefined); // failures are retried by the client and logged above
       writer.start();
       upkeep();
-      const t = setInterval(upkeep, PARTITION_CHECK_MS);
-      t.unref();
-      timers.push(t);
+      timers.push(setInterval(upkeep, PARTITION_CHECK_MS), setInterval(sweep, sweepIntervalMs(config.orphanTimeoutSeconds)));
+      for (const t of timers) t.unref();
     },
 
     async flush() {

@@ -1,9 +1,43 @@
 // Calls through a real drachtio-server: sipp as the caller (UAC) and as the callee(s) (UAS), the test
 // call app in the middle, one run per CALL_SHAPES entry (test/peer/cdr-calls.ts).
+import type { Test } from 'tap';
 import type { CallShape } from '../peer/cdr-calls.js';
-import type { CallApp, CallMode } from './call-app.js';
-import type { DrachtioServer } from './drachtio-server.js';
+import { freshStores, provision, type Stores } from '../helpers/harness.js';
+import { startCallApp, type CallApp, type CallMode } from './call-app.js';
+import { startE2eDaemon, type E2eDaemon } from './daemon.js';
+import { startDrachtio, type DrachtioServer } from './drachtio-server.js';
 import { describeRun, startSipp, type Sipp, type SippRun } from './sipp.js';
+
+/** One e2e test file's world: its stores, a real drachtio-server, the built daemon(s) and the call app. */
+export interface CallWorld {
+  stores: Stores;
+  drachtio: DrachtioServer;
+  daemons: E2eDaemon[];
+  app: CallApp;
+  /** account_sid of each of `accounts`, in order */
+  accounts: string[];
+}
+
+/** Sets the world up before the file's tests (daemons first: they create the schema) and tears it down after, each process by PID. */
+export function callWorld(t: Test, bin: string, name: string, o: {
+  daemons?: number; env?: Record<string, string>; accounts: Parameters<typeof provision>[1][];
+}): CallWorld {
+  const w = { daemons: [] as E2eDaemon[], accounts: [] as string[] } as CallWorld;
+  t.before(async () => {
+    w.stores = await freshStores(name);
+    w.drachtio = await startDrachtio(bin);
+    for (let i = 0; i < (o.daemons ?? 1); i++) w.daemons.push(await startE2eDaemon(w.stores, w.drachtio, o.env));
+    for (const a of o.accounts) w.accounts.push(await provision(w.stores.pool, a));
+    w.app = await startCallApp(w.drachtio, { mode: 'proxy' });
+  });
+  t.teardown(async () => {
+    w.app?.stop();
+    for (const d of w.daemons) await d.stop();
+    await w.drachtio?.stop();
+    await w.stores?.close();
+  });
+  return w;
+}
 
 interface Side { scenario: string; vars?: Record<string, string | number> }
 
@@ -68,4 +102,15 @@ export async function runCall(drachtio: DrachtioServer, app: CallApp, shape: Cal
     callId: callIdOf(caller), bLegCallId: b, caller, callees: ended,
     failure: bad.length ? `${shape}: ${bad.map(describeRun).join('\n======\n')}\napp: ${app.outcomes.slice(-3).join(', ')}` : null,
   };
+}
+
+/** A sample of the daemon's /metrics (0 when absent), e.g. `('cdr_orphans_total', { kind: 'unanswered' })`. */
+export async function scrapeValue(get: (path: string) => Promise<{ body: string }>, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { body } = await get('/metrics');
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of body.split('\n')) {
+    const m = /^sip_sidecar_(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (m && m[1] === name && want.every((w) => (m[2] ?? '').split(',').includes(w))) return Number(m[3]);
+  }
+  return 0;
 }

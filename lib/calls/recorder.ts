@@ -143,7 +143,11 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     if (sweeping || closed) return;
     sweeping = true;
     orphans.sweep()
-      .catch((err: Error) => log.error({ err: err.message }, 'orphan sweep failed; retried at the next'))
+      .catch((err: Error) => {
+        // At shutdown the connection closes under a running sweep: its legs stay due for the next instance.
+        if (closed) log.debug({ err: err.message }, 'orphan sweep cut short by shutdown');
+        else log.error({ err: err.message }, 'orphan sweep failed; retried at the next');
+      })
       .finally(() => { sweeping = false; });
   };
 

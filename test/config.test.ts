@@ -81,3 +81,11 @@ t.test('a password in a URL is never echoed', async (t) => {
   const err = t.throws(() => loadConfig({ MYSQL_URL: 'ftp://user:hunter2@host/db' })) as Error;
   t.notMatch(err.message, /hunter2/);
 });
+
+t.test('CDR_ORPHAN_TIMEOUT_SECONDS: 200 s by default (beyond Timer C), never beyond the call state TTL', async (t) => {
+  t.equal(loadConfig({}).cdr.orphanTimeoutSeconds, 200);
+  t.equal(loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '3' }).cdr.orphanTimeoutSeconds, 3);
+  t.throws(() => loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '0' }), /CDR_ORPHAN_TIMEOUT_SECONDS must be a whole number from 1/);
+  t.throws(() => loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '600', CDR_CALL_STATE_TTL_SECONDS: '300' }),
+    /CDR_ORPHAN_TIMEOUT_SECONDS must not exceed CDR_CALL_STATE_TTL_SECONDS \(600 > 300\)/);
+});

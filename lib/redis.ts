@@ -13,6 +13,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Logger } from './log.js';
+import { StoreUnavailableError } from './errors.js';
 import { createOutage } from './outage.js';
 
 export type { Redis, Cluster };
@@ -135,9 +136,25 @@ export function createRedisConnections(config: Config['redis'], log: Logger): Re
   };
 }
 
-/** The servers holding the data: the one server, or every master of a cluster (each holds its own slots). */
+/**
+ * The servers holding the data: the one server, or the master of every slot of a cluster, as the client's
+ * slot table names them. A slot whose master the client has no connection to (a failover it has not caught
+ * up with) fails, as a store outage: a scan must not silently miss that master's keys.
+ */
 export function mastersOf(redis: RedisClient | PipelinedRedis): Redis[] {
-  return redis instanceof Cluster ? redis.nodes('master') : [redis as Redis];
+  if (!(redis instanceof Cluster)) return [redis as Redis];
+  const byKey = new Map(redis.nodes('all').map((n) => [`${n.options.host}:${n.options.port}`, n]));
+  const masters = new Set<Redis>();
+  for (const owners of redis.slots) {
+    const node = owners?.[0] === undefined ? undefined : byKey.get(owners[0]);
+    if (!node || node.status === 'end' || node.status === 'close') {
+      // Learn the new masters now rather than at the next MOVED: the next call finds them.
+      redis.refreshSlotsCache();
+      throw new StoreUnavailableError('redis', `Redis Cluster: no reachable master for every slot (${owners?.[0] ?? 'none'})`);
+    }
+    masters.add(node);
+  }
+  return [...masters];
 }
 
 /**

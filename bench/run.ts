@@ -113,7 +113,7 @@ async function main() {
       users: 1000,
       durationS: Number(a['e2e-seconds'] ?? (a.quick ? 3 : 8)),
       steps: Number(a['e2e-steps'] ?? (a.quick ? 1 : 3)),
-      start: { register: 250, call: 100 },
+      start: { register: 400, call: 200 },
       only: a['e2e-only'] ? new Set(a['e2e-only'].split(',')) : undefined,
       cpuProfDir,
     }));
@@ -122,7 +122,8 @@ async function main() {
     process.stdout.write(`\n${table}\n\n`);
     const e2eProcesses = (details.e2e as { processTable?: string } | undefined)?.processTable;
     if (e2eProcesses) process.stdout.write(`e2e: CPU per process at each clean maximum (% of one core)\n${e2eProcesses}\n\n`);
-    const out = a.out ?? join(ROOT, 'bench', 'results', 'latest.json');
+    // An e2e-only run has a file of its own, so that it does not replace the full run's latest.json.
+    const out = a.out ?? join(ROOT, 'bench', 'results', only.size === 1 && only.has('e2e') ? 'e2e.json' : 'latest.json');
     const result = {
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       startedAt: new Date(started).toISOString(),

@@ -12,7 +12,7 @@ import { callee, calls, freshRegistrations, renewals, rowCheck, type Workload } 
 import { DOMAIN, PASSWORD, provisionClients } from './lib/fixtures.js';
 import { createKamailioDb, kamailioBinary, startKamailio, type Kamailio } from './lib/kamailio.js';
 import { startBenchApp, startDaemon, type Child } from './lib/procs.js';
-import { searchCleanRate, type SearchResult, type Target } from './lib/sipp-load.js';
+import { searchCleanRate, stopRunningSipps, type SearchResult, type Target } from './lib/sipp-load.js';
 import type { SectionResult } from './lib/report.js';
 import { e2eRows, processTable } from './lib/e2e-report.js';
 
@@ -57,6 +57,7 @@ export async function benchE2e(redis: Redis, o: E2eOptions): Promise<SectionResu
   // safe twice, so a process stopped early (to make room for the next target) stays on the list.
   const stops: (() => Promise<unknown>)[] = [];
   const stopAll = async () => {
+    await stopRunningSipps();
     while (stops.length) await stops.pop()!().catch((err: Error) => log(`e2e: stopping: ${err.message}`));
   };
   const onSignal = (sig: NodeJS.Signals) => {
@@ -85,47 +86,59 @@ export async function benchE2e(redis: Redis, o: E2eOptions): Promise<SectionResu
 
   await dropDatabase(DB);
   await clearPrefix(redis, PREFIX);
+  stops.push(() => dropDatabase(DB), () => clearPrefix(redis, PREFIX)); // last, after the daemons
   try {
     const drachtio = started(await startDrachtio(drachtioBin, { cdrs: true }));
     const sip = () => `127.0.0.1:${drachtio.sipPort}`;
     const fresh = freshRegistrations(o.users);
     const renew = renewals(o.users);
-    // One daemon for the registrations, another for the calls: a CPU profile (--profile) of each.
+    // One daemon for the registrations, another for the calls: a CPU profile (--profile) of each. The
+    // first one creates the schema, then the users and the number are provisioned.
+    let provisioned = false;
     const daemonFor = async (what: string) => {
       const d = started(await startDaemon({
         name: `daemon-e2e-${what}`, peerPort: drachtio.adminPort, database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX,
         env: { DRACHTIO_SECRET: SECRET }, cpuProfDir: o.cpuProfDir,
       }));
       await waitReady(d);
+      if (!provisioned) {
+        const pool = createPool({ url: mysqlUrl(DB), database: DB }, 2);
+        await provisionClients(pool, o.users).finally(() => pool.end());
+        provisioned = true;
+      }
       return d;
     };
+    const daemonPids = (d: Child) => () => ({ drachtio: drachtio.pid!, daemon: d.pid });
 
-    // The daemon: registrations, then calls with it consuming the CDR events.
-    let daemon = await daemonFor('register');
-    const pool = createPool({ url: mysqlUrl(DB), database: DB }, 2);
-    stops.push(() => pool.end());
-    await provisionClients(pool, o.users);
-    const daemonPids = () => ({ drachtio: drachtio.pid!, daemon: daemon.pid });
-    await search('daemonFresh', { name: 'daemon fresh', sipTarget: sip, caller: fresh.scenario, pids: daemonPids }, fresh, o.start.register);
-    await search('daemonRenew', { name: 'daemon renew', sipTarget: sip, caller: renew.scenario, pids: daemonPids }, renew, o.start.register);
-    await daemon.stop();
-    daemon = await daemonFor('calls');
+    if (wants('daemonFresh', 'daemonRenew')) {
+      const daemon = await daemonFor('register');
+      await search('daemonFresh', { name: 'daemon fresh', sipTarget: sip, caller: fresh.scenario, pids: daemonPids(daemon) }, fresh, o.start.register);
+      await search('daemonRenew', { name: 'daemon renew', sipTarget: sip, caller: renew.scenario, pids: daemonPids(daemon) }, renew, o.start.register);
+      await daemon.stop();
+    }
 
-    const proxy = started(await startBenchApp('proxy-app', 'e2e/proxy-app.ts', { DRACHTIO_PORT: String(drachtio.adminPort) }));
-    await sleep(300); // its route reaches drachtio-server after `ready`
-    const cdrRows = rowCheck('CDR', mysqlUrl(DB), 'SELECT COUNT(*) AS n FROM cdrs WHERE answered = 1');
-    await search('daemonCalls', {
-      name: 'daemon calls', sipTarget: sip, caller: calls.scenario, callee,
-      pids: () => ({ ...daemonPids(), app: proxy.pid }), ...cdrRows,
-    }, calls, o.start.call);
-    // How many CDR events a proxied call costs the daemon (drachtio-server sends some per leg of the proxy).
-    const callMetrics = (await (await fetch(`${daemon.httpUrl}/metrics`)).text()).split('\n').filter((l) => /cdr_events_total\{|cdrs_written_total/.test(l));
-    await daemon.stop();
-    await search('noConsumerCalls', {
-      name: 'no consumer calls', sipTarget: sip, caller: calls.scenario, callee,
-      pids: () => ({ drachtio: drachtio.pid!, app: proxy.pid }),
-    }, calls, o.start.call);
-    await proxy.stop();
+    // Calls: with the daemon consuming the CDR events, then with no consumer.
+    let callMetrics: string[] = [];
+    if (wants('daemonCalls', 'noConsumerCalls')) {
+      const proxy = started(await startBenchApp('proxy-app', 'e2e/proxy-app.ts', { DRACHTIO_PORT: String(drachtio.adminPort) }));
+      await sleep(300); // its route reaches drachtio-server after `ready`
+      if (wants('daemonCalls')) {
+        const daemon = await daemonFor('calls');
+        const cdrRows = rowCheck('CDR', mysqlUrl(DB), 'SELECT COUNT(*) AS n FROM cdrs WHERE answered = 1');
+        await search('daemonCalls', {
+          name: 'daemon calls', sipTarget: sip, caller: calls.scenario, callee,
+          pids: () => ({ ...daemonPids(daemon)(), app: proxy.pid }), ...cdrRows,
+        }, calls, o.start.call);
+        // How many CDR events a proxied call costs the daemon (drachtio-server sends a set per leg of the proxy).
+        callMetrics = (await (await fetch(`${daemon.httpUrl}/metrics`)).text()).split('\n').filter((l) => /cdr_events_total\{|cdrs_written_total /.test(l));
+        await daemon.stop();
+      }
+      await search('noConsumerCalls', {
+        name: 'no consumer calls', sipTarget: sip, caller: calls.scenario, callee,
+        pids: () => ({ drachtio: drachtio.pid!, app: proxy.pid }),
+      }, calls, o.start.call);
+      await proxy.stop();
+    }
 
     // The do-nothing app on the same drachtio-server.
     if (wants('appFresh', 'appRenew')) {
@@ -143,6 +156,7 @@ export async function benchE2e(redis: Redis, o: E2eOptions): Promise<SectionResu
       await createKamailioDb(KAMAILIO_DB, Array.from({ length: o.users }, (_, i) => ({ username: `u${i}`, domain: DOMAIN, ha1: computeHa1('MD5', `u${i}`, DOMAIN, PASSWORD) })));
       stops.push(() => dropDatabase(KAMAILIO_DB));
       for (const dbMode of [1, 0] as const) {
+        if (!wants(`kamailio${dbMode}Fresh`, `kamailio${dbMode}Renew`, ...(dbMode === 1 ? ['kamailioCalls'] : []))) continue;
         const k: Kamailio = started(await startKamailio(kamailioBin, { database: KAMAILIO_DB, dbMode }));
         const t = (name: string, caller: Workload['scenario']): Target => ({ name: `kamailio db_mode=${dbMode} ${name}`, sipTarget: () => `127.0.0.1:${k.port}`, caller, pids: () => ({ kamailio: k.pids() }) });
         await search(`kamailio${dbMode}Fresh`, t('fresh', fresh.scenario), fresh, o.start.register);
@@ -159,8 +173,6 @@ export async function benchE2e(redis: Redis, o: E2eOptions): Promise<SectionResu
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await stopAll();
-    await clearPrefix(redis, PREFIX);
-    await dropDatabase(DB);
   }
 }
 

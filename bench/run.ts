@@ -5,6 +5,7 @@
 // prints one table and writes it with every detail to bench/results/latest.json. The e2e section instead
 // drives a real drachtio-server (and Kamailio) with sipp (bench/e2e.ts).
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -44,6 +45,7 @@ const { values: a } = parseArgs({
 
 async function main() {
   const started = Date.now();
+  const loadAtStart = loadavg().map((x) => round(x, 2));
   const only = new Set((a.only ? a.only.split(',') : SECTIONS) as Section[]);
   for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s}; one of ${SECTIONS.join(', ')}`);
   // Refuse at once, before any section has run, rather than fail after many minutes.
@@ -132,6 +134,8 @@ async function main() {
       /** before each section: how long it waited for a quiet machine, and the CPU other processes then used */
       quietBeforeSection: quiet,
       machine: machineInfo,
+      /** 1, 5 and 15 min load averages at the start and the end: how busy the shared box was */
+      loadAverage: { start: loadAtStart, end: loadavg().map((x) => round(x, 2)) },
       options: { quick: a.quick, soakSeconds, sections: [...only] },
       table: rows,
       markdown: table,

@@ -89,6 +89,24 @@ export interface Target {
 
 const SIPP_ARGS = ['-recv_timeout', '5000'];
 
+/** The sipps of the run in progress, so that a signal can stop them too (stopRunningSipps). */
+const running = new Set<Sipp>();
+let halted = false;
+
+/** Stops, by PID, every sipp a run has started and not yet stopped; no run starts another after this. */
+export async function stopRunningSipps(): Promise<void> {
+  halted = true;
+  for (const s of running) await s.stop(1000);
+}
+
+async function startTracked(o: SippOptions, started: Sipp[]): Promise<Sipp> {
+  if (halted) throw new Error('e2e: stopping: no new sipp');
+  const s = await startSipp(o);
+  started.push(s);
+  running.add(s);
+  return s;
+}
+
 /**
  * One run at `plan.rate` calls/s for `plan.durationS` seconds, stopped early once sipp counts a failed
  * call or a retransmission (it is not clean then whatever follows). Every sipp it starts is stopped by
@@ -104,11 +122,9 @@ export async function runAt(t: Target, plan: RunPlan): Promise<RunResult> {
     const cpu0 = exitedChildrenCpuSeconds();
     const probe = cpuProbe(t.pids());
     const t0 = Date.now();
-    const callee = t.callee ? await startSipp({ ...t.callee, ...common, target: null, calls }) : null;
-    if (callee) started.push(callee);
+    const callee = t.callee ? await startTracked({ ...t.callee, ...common, target: null, calls }, started) : null;
     const vars = { ...t.caller.vars, ...(callee ? { callee: `127.0.0.1:${callee.port}` } : {}) };
-    const caller = await startSipp({ ...t.caller, ...common, vars, target: t.sipTarget(), calls, rate: plan.rate });
-    started.push(caller);
+    const caller = await startTracked({ ...t.caller, ...common, vars, target: t.sipTarget(), calls, rate: plan.rate }, started);
     const aborted = await watch(caller, callee);
     const up = await caller.done;
     const down = callee ? await callee.stop(3000) : null;
@@ -120,7 +136,10 @@ export async function runAt(t: Target, plan: RunPlan): Promise<RunResult> {
     cpuPct.others = cpuPct.others! - cpuPct.sipp;
     return judge(plan, calls, aborted, up, down, own, cpuPct, seconds);
   } finally {
-    for (const s of started) await s.stop(1000);
+    for (const s of started) {
+      await s.stop(1000);
+      running.delete(s);
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { timeOfDay, type DrachtioPeer, type SipResponse } from '../../test/peer/
 export const NONCE_SECRET = 'bench-nonce-secret-0123456789abcdef';
 export const DOMAIN = 'bench.example.com';
 export const NUMBER = '15557770000';
-const PASSWORD = 'bench-password';
+export const PASSWORD = 'bench-password';
 
 /** One account owning DOMAIN and NUMBER, with `clients` SIP clients u0…u{n-1}; returns the account sid. */
 export async function provisionClients(pool: Pool, clients: number, o: { realm?: string; number?: string } = {}): Promise<string> {

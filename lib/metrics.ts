@@ -44,6 +44,9 @@ export function createMetrics(version: string) {
     bindingsActive: new client.Gauge({
       name: `${p}bindings_active`, help: 'Registration bindings currently stored (unexpired)', registers: [registry],
     }),
+    bindingsBehindNat: new client.Gauge({
+      name: `${p}bindings_behind_nat`, help: 'Unexpired registration bindings of UDP devices found behind a NAT', registers: [registry],
+    }),
     cdrEvents: new client.Counter({
       name: `${p}cdr_events_total`, help: 'CDR events received from drachtio-server, by type',
       labelNames: ['type'] as const, registers: [registry],

@@ -101,6 +101,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     const t = now();
     await bindings.prune(t);
     metrics.bindingsActive.set(await bindings.countActive(t));
+    metrics.bindingsBehindNat.set(await bindings.countBehindNat(t));
     await recorder.refreshGauges();
     if (health.isUp('mysql')) await lifecycle.measure();
   };

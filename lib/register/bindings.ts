@@ -3,6 +3,7 @@
 //   {p}bind:{account}:{user}:{cid}  STRING  JSON Binding (holds the device IP); PX = granted expiry (<= 3600 s)
 //   {p}aor:{account}:{user}         ZSET    cid -> expiry (ms); no IP; PEXPIREAT = latest expiry
 //   {p}bindings                     ZSET    cid -> expiry (ms); no IP; counts live bindings cheaply
+//   {p}bindings:nat                 ZSET    the same, for the bindings of devices behind a NAT (nat.ts)
 //   {p}nc:{nonce}                   STRING  highest nonce-count seen; PX = nonce lifetime
 //
 // cid is a hash of (account, user, contact URI), so none of the indexes holds an address.
@@ -28,6 +29,8 @@ export interface Binding {
   /** Of the REGISTER that made it (RFC 3261 10.3 ordering). */
   callId: string;
   cseq: number;
+  /** A UDP device behind a NAT (nat.ts); absent in bindings written before it was recorded. */
+  behindNat?: boolean;
 }
 
 export interface CurrentBinding { contact: string; expiresAt: number }
@@ -40,8 +43,9 @@ export type StoreResult =
 
 // One round trip: refuse a blocked source (KEYS[4], guard.ts; '' = no check) and a replayed
 // nonce-count, apply every change, trim the AOR to MAX_BINDINGS_PER_AOR, and return what is now bound.
+// Each change is four arguments: cid, TTL (ms; 0 removes), the binding's JSON, '1' if behind a NAT.
 const STORE_SCRIPT = `
-local aor, all, nckey, block = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local aor, all, nckey, block, nat = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, nc, ncttl, bprefix, removeAll, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local callid, cseq = ARGV[7], tonumber(ARGV[8])
 if block ~= '' and redis.call('EXISTS', block) == 1 then return {-2} end
@@ -51,7 +55,7 @@ if nc > 0 then
   redis.call('SET', nckey, nc, 'PX', ncttl)
 end
 local expired = redis.call('ZRANGEBYSCORE', aor, '-inf', now)
-for _, cid in ipairs(expired) do redis.call('ZREM', all, cid) end
+for _, cid in ipairs(expired) do redis.call('ZREM', all, cid); redis.call('ZREM', nat, cid) end
 redis.call('ZREMRANGEBYSCORE', aor, '-inf', now)
 -- RFC 3261 10.3 step 7: a binding made by this Call-ID with an equal or higher CSeq means
 -- this request is older than one already applied (two instances, two orders).
@@ -65,7 +69,7 @@ if removeAll == '1' then
   for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do if newer(cid) then return {-3} end end
 end
 local fresh = {}
-for i = 9, #ARGV, 3 do
+for i = 9, #ARGV, 4 do
   if newer(ARGV[i]) then return {-3} end
   fresh[ARGV[i]] = true
 end
@@ -73,16 +77,18 @@ local function drop(cid)
   redis.call('DEL', bprefix .. cid)
   redis.call('ZREM', aor, cid)
   redis.call('ZREM', all, cid)
+  redis.call('ZREM', nat, cid)
 end
 if removeAll == '1' then
   for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do drop(cid) end
 end
-for i = 9, #ARGV, 3 do
+for i = 9, #ARGV, 4 do
   local cid, ttl = ARGV[i], tonumber(ARGV[i + 1])
   if ttl == 0 then drop(cid) else
     redis.call('SET', bprefix .. cid, ARGV[i + 2], 'PX', ttl)
     redis.call('ZADD', aor, now + ttl, cid)
     redis.call('ZADD', all, now + ttl, cid)
+    if ARGV[i + 3] == '1' then redis.call('ZADD', nat, now + ttl, cid) else redis.call('ZREM', nat, cid) end
   end
 end
 -- Over the limit, the soonest to expire go, never one this request just wrote.
@@ -117,6 +123,8 @@ export interface BindingStore {
   list(accountSid: string, user: string, now: number): Promise<Binding[]>;
   /** Bindings alive now, at a cost that does not grow with their number. */
   countActive(now: number): Promise<number>;
+  /** Of those, the bindings of devices behind a NAT. */
+  countBehindNat(now: number): Promise<number>;
   /** Every binding of an account (admin listing); scans only that account's keys. */
   listAccount(accountSid: string, now: number): Promise<Binding[]>;
   removeAccount(accountSid: string): Promise<number>;
@@ -133,10 +141,11 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   const aorKey = (acct: string, user: string) => `${prefix}aor:${enc(acct)}:${enc(user)}`;
   const bindPrefix = (acct: string, user: string) => `${prefix}bind:${enc(acct)}:${enc(user)}:`;
   const allKey = `${prefix}bindings`;
+  const natKey = `${prefix}bindings:nat`;
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
-  redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 4, lua: STORE_SCRIPT });
+  redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 5, lua: STORE_SCRIPT });
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
   const run = (args: (string | number)[]) =>
@@ -151,7 +160,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   return {
     async store(o) {
       const args: (string | number)[] = [
-        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '',
+        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '', natKey,
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
         o.callId, o.cseq,
       ];
@@ -160,7 +169,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       for (const c of o.changes) {
         const json = c.binding ? JSON.stringify(c.binding) : '';
         if (c.binding) written.set(json, c.binding.contact);
-        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json);
+        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json, c.binding?.behindNat ? '1' : '0');
       }
       const out = await run(args);
       if (out[0] === -1) return { ok: false, reason: 'replayed' };
@@ -180,6 +189,9 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
     async countActive(now) {
       return redis.zcount(allKey, now, '+inf');
     },
+    async countBehindNat(now) {
+      return redis.zcount(natKey, now, '+inf');
+    },
     async listAccount(acct, now) {
       const keys = await scanKeys(redis, `${prefix}bind:${enc(acct)}:*`);
       return (await readAll(keys)).filter((b) => b.expiresAt > now);
@@ -190,13 +202,14 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       if (binds.length + aors.length === 0) return 0;
       const cids = binds.map((k) => k.slice(k.lastIndexOf(':') + 1));
       const multi = redis.multi();
-      if (cids.length) multi.zrem(allKey, ...cids);
+      if (cids.length) multi.zrem(allKey, ...cids).zrem(natKey, ...cids);
       multi.del(...binds, ...aors);
       await multi.exec();
       return binds.length;
     },
     async prune(now) {
-      return redis.zremrangebyscore(allKey, '-inf', now);
+      const [n] = await Promise.all([redis.zremrangebyscore(allKey, '-inf', now), redis.zremrangebyscore(natKey, '-inf', now)]);
+      return n;
     },
     async *inspect() {
       for (const key of await scanKeys(redis, `${prefix}bind:*`)) {

@@ -7,6 +7,7 @@ import type { Metrics, RegisterResult } from '../metrics.js';
 import type { Authenticator } from './authenticate.js';
 import type { Binding, BindingStore } from './bindings.js';
 import type { AuthGuard } from './guard.js';
+import { behindNat } from './nat.js';
 import { parseRegister, type InboundRequest, type RegisterRequest } from './parse.js';
 
 export interface OutboundResponse {
@@ -85,8 +86,11 @@ export function createRegisterHandler(d: RegisterDeps) {
 
       const t = now();
       const changes = r.contacts.map((c) => {
-        const ttlMs = Math.min(c.expires, d.config.maxExpires) * 1000;
-        return { contact: c.uri, ttlMs, binding: ttlMs === 0 ? null : toBinding(c.uri, r, req, auth.accountSid, t, ttlMs) };
+        const nat = c.expires > 0 && behindNat(c.uri, source, String(req.protocol));
+        // A NAT pinhole lasts less than a registration: the device must refresh before it closes.
+        const natCap = nat && d.config.natExpires > 0 ? d.config.natExpires : Infinity;
+        const ttlMs = Math.min(c.expires, d.config.maxExpires, natCap) * 1000;
+        return { contact: c.uri, ttlMs, binding: ttlMs === 0 ? null : toBinding(c.uri, r, req, auth.accountSid, t, ttlMs, nat) };
       });
       const stored = await d.bindings.store({
         accountSid: auth.accountSid, user: r.user, nonce: auth.nonce, nc: auth.nc, nonceTtlMs: auth.nonceTtlMs,
@@ -118,7 +122,7 @@ export function createRegisterHandler(d: RegisterDeps) {
   };
 }
 
-function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, accountSid: string, t: number, ttlMs: number): Binding {
+function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, accountSid: string, t: number, ttlMs: number, behindNat: boolean): Binding {
   return {
     contact,
     sourceAddress: req.source_address,
@@ -131,6 +135,7 @@ function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, acc
     expiresAt: t + ttlMs,
     callId: r.callId,
     cseq: r.cseq,
+    behindNat,
   };
 }
 

@@ -8,7 +8,9 @@ import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js'
 import { ShutdownTimeoutError } from './errors.js';
 import { withTimeout } from './timeout.js';
 import { createHealth } from './health.js';
+import { createLocationRoute } from './http/location.js';
 import { createHttpServer, type Route } from './http/server.js';
+import { createLocationService } from './location/service.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createAuthenticator } from './register/authenticate.js';
@@ -17,6 +19,7 @@ import { createCredentialStore } from './register/credentials.js';
 import { createAuthGuard } from './register/guard.js';
 import { createRegisterHandler } from './register/handler.js';
 import { createNonceService } from './register/nonce.js';
+import { createRealmStore } from './register/realms.js';
 import type { InboundRequest } from './register/parse.js';
 import { createLifecycle } from './privacy/lifecycle.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
@@ -55,12 +58,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
 
   const bindings = createBindingStore(redis, config.redis.keyPrefix);
   const credentials = createCredentialStore(pool, config.register.credentialCacheMs, now);
+  const realms = createRealmStore(pool, config.register.credentialCacheMs, now);
   const recorder = createCallRecorder({ config: config.cdr, prefix: config.redis.keyPrefix, redis, pool, metrics, log, hash, now });
   const lifecycle = createLifecycle({
     config, redis, pool, bindings, recorder, metrics, log, hash, now,
     onAccountChange: (sid) => {
       recorder.accounts.invalidate(sid);
       credentials.forget();
+      realms.forget();
     },
   });
   let accepting = true;
@@ -106,6 +111,10 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     if (health.isUp('mysql')) await lifecycle.measure();
   };
   const routes: Route[] = [];
+  const locationRoute = createLocationRoute({
+    token: config.location.token, metrics, log,
+    service: createLocationService({ bindings, accountOf: async (domain) => (await realms.find(domain))?.accountSid ?? null, now }),
+  });
   const http = createHttpServer({ health, metrics, log, beforeScrape: refreshGauges, routes });
   redis.on('ready', () => health.set('redis', true));
   redis.on('close', () => health.set('redis', false));
@@ -142,6 +151,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       health.set('mysql', true);
       await lifecycle.start();
       if (stopper.stopped) return;
+      // Before the admin route, which claims every other /v1/ path.
+      routes.push(locationRoute);
       if (lifecycle.route) routes.push(lifecycle.route);
       timers.push(setInterval(pingMysql, 5000).unref());
       timers.push(setInterval(() => {

@@ -43,3 +43,10 @@ t.test('a password in a URL is never echoed', async (t) => {
   const err = t.throws(() => loadConfig({ MYSQL_URL: 'ftp://user:hunter2@host/db' })) as Error;
   t.notMatch(err.message, /hunter2/);
 });
+
+t.test('LOCATION_TOKEN: off by default, at least 16 characters, never the admin token', async (t) => {
+  t.equal(loadConfig({}).location.token, null);
+  t.equal(loadConfig({ LOCATION_TOKEN: 'location-token-0123' }).location.token, 'location-token-0123');
+  t.throws(() => loadConfig({ LOCATION_TOKEN: 'short' }), /LOCATION_TOKEN must be at least 16 characters/);
+  t.throws(() => loadConfig({ LOCATION_TOKEN: 'same-token-0123456', ADMIN_TOKEN: 'same-token-0123456' }), /LOCATION_TOKEN must differ from ADMIN_TOKEN/);
+});

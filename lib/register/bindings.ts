@@ -108,6 +108,14 @@ end
 return out
 `;
 
+// Read-only, one round trip: the live bindings of one AOR (at most MAX_BINDINGS_PER_AOR) as stored.
+const LOCATE_SCRIPT = `
+local cids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+if #cids == 0 then return {} end
+for i, cid in ipairs(cids) do cids[i] = ARGV[2] .. cid end
+return redis.call('MGET', unpack(cids))
+`;
+
 export interface BindingStore {
   /**
    * Apply the changes of one authenticated REGISTER; `nc` 0 skips the nonce-count check. With
@@ -121,6 +129,8 @@ export interface BindingStore {
     callId: string; cseq: number;
   }): Promise<StoreResult>;
   list(accountSid: string, user: string, now: number): Promise<Binding[]>;
+  /** The bindings of one AOR alive at `now`, most recently registered first; one round trip. */
+  locate(accountSid: string, user: string, now: number): Promise<Binding[]>;
   /** Bindings alive now, at a cost that does not grow with their number. */
   countActive(now: number): Promise<number>;
   /** Of those, the bindings of devices behind a NAT. */
@@ -146,6 +156,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
   redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 5, lua: STORE_SCRIPT });
+  redis.defineCommand('sidecarLocate', { numberOfKeys: 1, lua: LOCATE_SCRIPT });
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
   const run = (args: (string | number)[]) =>
@@ -185,6 +196,18 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
     async list(acct, user, now) {
       const cids = await redis.zrangebyscore(aorKey(acct, user), now, '+inf');
       return readAll(cids.map((c) => bindPrefix(acct, user) + c));
+    },
+    async locate(acct, user, now) {
+      const args = [aorKey(acct, user), now, bindPrefix(acct, user)];
+      const vals = await batch<(string | null)[]>((p) => (p as unknown as { sidecarLocate(...a: (string | number)[]): unknown }).sidecarLocate(...args));
+      const live: Binding[] = [];
+      for (const v of vals) {
+        if (v === null) continue;
+        const b = JSON.parse(v) as Binding;
+        // The key outlives expiresAt by the moments between our clock and Redis's: never answer past it.
+        if (b.expiresAt > now) live.push(b);
+      }
+      return live.sort((a, b) => b.registeredAt - a.registeredAt);
     },
     async countActive(now) {
       return redis.zcount(allKey, now, '+inf');

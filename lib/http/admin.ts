@@ -1,9 +1,10 @@
 // The admin API: thin routes over lib/privacy. Mounted only when ADMIN_TOKEN is set.
 import type http from 'node:http';
-import { StoreUnavailableError } from '../errors.js';
+import { BadInputError, errorKind, errorSummary, reportBug } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ExportFormat, PrivacyService } from '../privacy/service.js';
+import { DAY_MS } from '../time.js';
 import { bearerMatcher } from './bearer.js';
 import { readBody, sendError, sendJson } from './respond.js';
 import type { Route } from './server.js';
@@ -14,7 +15,13 @@ const DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|
 const MAX_RANGE_DAYS = 31;
 const PATH = /^\/v1\/accounts\/([^/]+)(?:\/(cdrs|registrations|cdr-opt-out))?\/?$/;
 
-class BadRequest extends Error {}
+const BadRequest = BadInputError;
+
+/** The route's shape, never its values: a path may hold an account, a SIP user or a phone number. */
+export function routeShape(method: string | undefined, pathname: string): string {
+  const m = PATH.exec(pathname);
+  return `${method ?? '?'} ${m ? `/v1/accounts/:sid${m[2] ? `/${m[2]}` : ''}` : '(no route)'}`;
+}
 
 export function createAdminRoute(o: { token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number }): Route {
   const now = o.now ?? Date.now;
@@ -22,26 +29,37 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
 
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/v1/')) return false;
-    // Paths name accounts: logs get the route's shape only.
-    const path = url.pathname.replace(/\/accounts\/[^/]+/, '/accounts/:sid');
+    const route = routeShape(req.method, url.pathname);
     res.on('finish', () => {
       o.metrics.adminRequests.inc({ status: String(res.statusCode) });
-      if (res.statusCode >= 400) o.log.info({ method: req.method, path, status: res.statusCode }, 'admin request refused');
+      if (res.statusCode >= 400) o.log.info({ route, status: res.statusCode }, 'admin request refused');
     });
     if (!authorized(req.headers.authorization)) {
       sendError(res, 401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required', { 'www-authenticate': 'Bearer' });
       return true;
     }
     const m = PATH.exec(url.pathname);
-    if (!m) { sendError(res, 404, 'not_found', `no route for ${req.method} ${url.pathname}`); return true; }
+    if (!m) { sendError(res, 404, 'not_found', 'no such route; see the README\'s "Admin API"'); return true; }
     const [, sid, what] = m as unknown as [string, string, string | undefined];
     try {
       if (!SID.test(sid)) throw new BadRequest('account_sid must be a UUID');
       await dispatch(req, res, url, sid.toLowerCase(), what ?? 'account');
     } catch (err) {
-      if (err instanceof BadRequest) sendError(res, 400, 'bad_request', err.message);
-      else if (err instanceof StoreUnavailableError && !res.headersSent) sendError(res, 503, 'unavailable', err.message, { 'retry-after': '5' });
-      else throw err;
+      const kind = errorKind(err);
+      if (res.headersSent) {
+        // A stream cut short (an export whose store failed): the client sees a truncated body.
+        if (kind === 'bug') reportBug(o, 'admin', err, 'admin request failed mid-response', { route });
+        else o.log.error({ route, err: errorSummary(err) }, 'admin response cut short: store unavailable');
+        res.destroy();
+      } else if (kind === 'bad_input') {
+        sendError(res, err instanceof BadInputError ? err.status : 400, 'bad_request', (err as Error).message);
+      } else if (kind === 'unavailable') {
+        o.log.warn({ route, err: errorSummary(err) }, 'admin request answered 503: store unavailable');
+        sendError(res, 503, 'unavailable', 'a store is unavailable; nothing was changed that a retry would not finish', { 'retry-after': '5' });
+      } else {
+        reportBug(o, 'admin', err, 'admin request failed', { route });
+        sendError(res, 500, 'internal', 'internal error');
+      }
     }
     return true;
   };
@@ -95,9 +113,9 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
     const format = url.searchParams.get('format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'csv') throw new BadRequest('format must be ndjson or csv');
     const until = date(url.searchParams.get('until'), 'until') ?? new Date(now());
-    const since = date(url.searchParams.get('since'), 'since') ?? new Date(until.getTime() - MAX_RANGE_DAYS * 86_400_000);
+    const since = date(url.searchParams.get('since'), 'since') ?? new Date(until.getTime() - MAX_RANGE_DAYS * DAY_MS);
     if (since >= until) throw new BadRequest('since must be before until');
-    if (until.getTime() - since.getTime() > MAX_RANGE_DAYS * 86_400_000) throw new BadRequest(`the range may not exceed ${MAX_RANGE_DAYS} days`);
+    if (until.getTime() - since.getTime() > MAX_RANGE_DAYS * DAY_MS) throw new BadRequest(`the range may not exceed ${MAX_RANGE_DAYS} days`);
     return { since, until, format };
   }
 }

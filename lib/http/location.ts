@@ -2,7 +2,7 @@
 // Its own token (LOCATION_TOKEN): a call app never holds the admin (erasure) token, the admin token
 // does not open these routes, and this one opens nothing else. Unset: the routes answer 404.
 import type http from 'node:http';
-import { StoreUnavailableError } from '../errors.js';
+import { errorKind, errorSummary, reportBug, StoreUnavailableError } from '../errors.js';
 import { MAX_BATCH, parseAor, type Aor, type LocationService } from '../location/service.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -24,12 +24,13 @@ export function createLocationRoute(o: { token: string | null; service: Location
   return async (req, res, url) => {
     const path = url.pathname;
     if (path !== BATCH && !path.startsWith('/v1/locations/')) return false;
+    // Paths name users: logs get the route's shape only.
+    const shape = `${req.method ?? '?'} ${path === BATCH ? BATCH : '/v1/locations/:aor'}`;
     const end = o.metrics.locationDuration.startTimer();
     res.on('finish', () => {
       end();
       o.metrics.locationRequests.inc({ status: String(res.statusCode) });
-      // Paths name users: logs get the route's shape only.
-      if (res.statusCode >= 400) o.log.info({ method: req.method, path: path === BATCH ? BATCH : '/v1/locations/:aor', status: res.statusCode }, 'location request refused');
+      if (res.statusCode >= 400) o.log.info({ route: shape, status: res.statusCode }, 'location request refused');
     });
     if (o.token === null) {
       sendError(res, 404, 'not_found', 'the location API is off: set LOCATION_TOKEN to enable it');
@@ -43,9 +44,16 @@ export function createLocationRoute(o: { token: string | null; service: Location
       if (path === BATCH) await batch(req, res);
       else await one(req, res, ONE.exec(path)?.[1]);
     } catch (err) {
-      if (err instanceof BadRequest) sendError(res, 400, 'bad_request', err.message);
-      else if (err instanceof StoreUnavailableError) sendError(res, 503, 'unavailable', `${err.store} is unavailable; retry`, { 'retry-after': '5' });
-      else throw err;
+      if (err instanceof BadRequest) {
+        sendError(res, 400, 'bad_request', err.message);
+      } else if (errorKind(err) === 'unavailable') {
+        o.log.warn({ route: shape, err: errorSummary(err) }, 'location request answered 503: store unavailable');
+        const store = err instanceof StoreUnavailableError ? err.store : 'a store';
+        sendError(res, 503, 'unavailable', `${store} is unavailable; retry`, { 'retry-after': '5' });
+      } else {
+        reportBug(o, 'location', err, 'location request failed', { route: shape });
+        sendError(res, 500, 'internal', 'internal error');
+      }
     }
     return true;
   };

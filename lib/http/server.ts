@@ -1,5 +1,6 @@
 // One HTTP server for operators: liveness, readiness and metrics. Routes stay thin.
 import http from 'node:http';
+import { reportBug } from '../errors.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -19,8 +20,9 @@ export function createHttpServer(o: { health: Health; metrics: Metrics; log: Log
   const json = sendJson;
 
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: Error) => {
-      o.log.error({ err: err.message, path: req.url?.split('?')[0] }, 'HTTP request failed');
+    handle(req, res).catch((err: unknown) => {
+      // No path in the line: a path may name an account, a user or a number.
+      reportBug(o, 'http', err, 'HTTP request failed', { method: req.method });
       if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
       else res.destroy();
     });
@@ -44,7 +46,7 @@ export function createHttpServer(o: { health: Health; metrics: Metrics; log: Log
       return;
     }
     for (const route of o.routes ?? []) if (await route(req, res, url)) return;
-    sendError(res, 404, 'not_found', `no route for ${req.method} ${url.pathname}`);
+    sendError(res, 404, 'not_found', 'no such route');
   }
 
   return {

@@ -2,7 +2,7 @@
 // lookup("location") or jambonz's getRegistration answer it. The answer comes from the live binding
 // keys alone (never a copy, never a cache), so it cannot outlive the bindings: an expired or erased
 // binding is gone from the next answer. MySQL is asked only which account owns the domain (cached).
-import { StoreUnavailableError } from '../errors.js';
+import { onStore } from '../errors.js';
 import type { Binding, BindingStore } from '../register/bindings.js';
 
 export const MAX_BATCH = 100;
@@ -64,22 +64,13 @@ export function createLocationService(d: {
       const t = now();
       const domains = [...new Set(aors.map((a) => a.domain))];
       const accounts = new Map(await Promise.all(domains.map(async (dom) =>
-        [dom, await unavailableAs('mysql', d.accountOf(dom))] as const)));
+        [dom, await onStore('mysql', d.accountOf(dom))] as const)));
       // Issued in one turn, so the batcher sends every AOR's read to Redis as one pipeline.
       return Promise.all(aors.map(async (a) => {
         const account = accounts.get(a.domain);
-        const found = account ? await unavailableAs('redis', d.bindings.locate(account, a.user, t)) : [];
+        const found = account ? await onStore('redis', d.bindings.locate(account, a.user, t)) : [];
         return { aor: `${a.user}@${a.domain}`, bindings: found.map((b) => shape(b, t)) };
       }));
     },
   };
-}
-
-async function unavailableAs<T>(store: 'redis' | 'mysql', work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (err instanceof StoreUnavailableError) throw err;
-    throw new StoreUnavailableError(store, `${store}: ${(err as Error).message}`, { cause: err });
-  }
 }

@@ -13,6 +13,7 @@ import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
 import type { Hasher } from '../log.js';
 import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
 import { scanKeys } from '../redis.js';
+import { DAY_MS } from '../time.js';
 
 /** A CDR may land this long after an opt-out: the resolution cache's worst case (issue: within 5 s). */
 export const OPT_OUT_GRACE_MS = 5000;
@@ -96,7 +97,7 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
     `SELECT cdr_id, from_user, to_user, sip_callid FROM cdrs WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
   for (const r of ips) if (hasIp(`${r.from_user ?? ''}\n${r.to_user ?? ''}`)) breach('ip_outside_binding', `mysql cdrs cdr_id=${r.cdr_id}`);
 
-  const cutoff = new Date(now - d.retentionDays * 86_400_000);
+  const cutoff = new Date(now - d.retentionDays * DAY_MS);
   const [[old]] = await d.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM cdrs WHERE attempted_at < ?', [cutoff]);
   if (Number(old!.n) > 0) breach('cdr_past_retention', `mysql cdrs ${old!.n} rows, e.g. cdr_id=${old!.sample}`, Number(old!.n));
 

@@ -3,6 +3,7 @@
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'mysql2/promise';
+import { streamCdrsOf } from '../db/cdrs.js';
 import type { ExportFormat } from './service.js';
 
 export const EXPORT_COLUMNS = [
@@ -19,10 +20,15 @@ const plain = (v: unknown): string | number | boolean | null => {
   return String(v);
 };
 
-/** RFC 4180: quote a field holding a comma, a quote or a line break. */
+// A spreadsheet runs a cell starting with one of these as a formula (a phone number "+1555…", a
+// User-Agent "=HYPERLINK(…)"): such a text cell gets a leading apostrophe, which spreadsheets show
+// as text and never evaluate. Numbers and booleans are written as they are; NDJSON is not touched.
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** RFC 4180: quote a field holding a comma, a quote or a line break; neutralise a formula. */
 export function csvField(v: string | number | boolean | null): string {
   if (v === null) return '';
-  const s = String(v);
+  const s = typeof v === 'string' && FORMULA_START.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -42,11 +48,6 @@ export async function exportCdrs(pool: Pool, accountSid: string, q: { since: Dat
       cb(null, q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
     },
   });
-  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
-  const rows = pool.pool.query(
-    `SELECT ${EXPORT_COLUMNS.join(', ')} FROM cdrs WHERE account_sid = ? AND attempted_at >= ? AND attempted_at < ? ORDER BY attempted_at, cdr_id`,
-    [accountSid, q.since, q.until],
-  ).stream({ highWaterMark: 500 });
-  await pipeline(rows, encode, out);
+  await pipeline(streamCdrsOf(pool, EXPORT_COLUMNS, accountSid, q.since, q.until), encode, out);
   return n;
 }

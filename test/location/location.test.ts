@@ -172,7 +172,8 @@ t.test('every answer is counted by status; log lines carry the route shape, neve
   t.ok(await metric(m, { status: '400' }) >= 9);
   const refused = daemon.logs.filter((l) => l.msg === 'location request refused');
   t.ok(refused.length > 0);
-  t.same([...new Set(refused.map((l) => l.path))].sort(), ['/v1/locations/:aor', '/v1/locations:lookup']);
+  t.same([...new Set(refused.map((l) => l.route))].sort(),
+    ['DELETE /v1/locations/:aor', 'GET /v1/locations/:aor', 'GET /v1/locations:lookup', 'POST /v1/locations:lookup']);
   t.notOk(daemon.rawLogs.some((l) => l.includes('alice') || l.includes(DOMAIN)), 'no user or domain in any log line');
   const body = await (await fetch(`${daemon.httpUrl}/metrics`)).text();
   t.match(body, /sip_sidecar_location_request_duration_seconds_count [1-9]/);

@@ -14,6 +14,8 @@ export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
 export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
 export const ADMIN_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
+export const HOOK_RESULTS = ['ok', 'fail', 'timeout', 'unreachable', 'http_error', 'redirect', 'invalid_response'] as const;
+export type HookResult = (typeof HOOK_RESULTS)[number];
 export const LOCATION_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
 export const AUDIT_CHECKS = [
   'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored',
@@ -91,6 +93,14 @@ export function createMetrics(version: string) {
       name: `${p}admin_requests_total`, help: 'Admin API requests answered, by HTTP status',
       labelNames: ['status'] as const, registers: [registry],
     }),
+    hookRequests: new client.Counter({
+      name: `${p}registration_hook_requests_total`, help: 'Calls to accounts\' registration hooks, by result (ok, fail, or why it failed)',
+      labelNames: ['result'] as const, registers: [registry],
+    }),
+    hookDuration: new client.Histogram({
+      name: `${p}registration_hook_duration_seconds`, help: 'Time from sending a registration hook request to judging its answer',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+    }),
     locationRequests: new client.Counter({
       name: `${p}location_requests_total`, help: 'Location API requests answered, by HTTP status',
       labelNames: ['status'] as const, registers: [registry],
@@ -135,6 +145,7 @@ export function createMetrics(version: string) {
   for (const k of ERASURE_KINDS) m.adminErasures.inc({ kind: k }, 0);
   for (const s of ADMIN_STATUSES) m.adminRequests.inc({ status: s }, 0);
   for (const s of LOCATION_STATUSES) m.locationRequests.inc({ status: s }, 0);
+  for (const r of HOOK_RESULTS) m.hookRequests.inc({ result: r }, 0);
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
   for (const c of COMPONENTS) m.internalErrors.inc({ component: c }, 0);
   m.buildInfo.set({ version }, 1);

@@ -24,6 +24,7 @@ import { createBindingStore } from './register/bindings.js';
 import { createCredentialStore } from './register/credentials.js';
 import { createAuthGuard } from './register/guard.js';
 import { createRegisterHandler } from './register/handler.js';
+import { createHookClient } from './register/hook.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
 import { createRealmStore } from './register/realms.js';
@@ -73,7 +74,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     config: config.register,
     bindings,
     auth: createAuthenticator({
-      credentials,
+      credentials, realms,
+      hook: createHookClient({ timeoutMs: config.register.hookTimeoutMs, blockSeconds: config.register.authBlockSeconds, metrics, now }),
       algorithms: config.register.algorithms,
       nonces: createNonceService({ secret: nonceSecret, lifetimeSeconds: config.register.nonceLifetimeSeconds, now }),
       now,

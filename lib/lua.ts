@@ -11,6 +11,11 @@ export function luaScript(dir: string, file: string, name: string, numberOfKeys:
   return { name, numberOfKeys, lua: readFileSync(join(dir, file), 'utf8') };
 }
 
+/** Several scripts of one folder: command name → [file, number of keys]. */
+export function luaScripts(dir: string, table: Record<string, [string, number]>): LuaScript[] {
+  return Object.entries(table).map(([name, [file, keys]]) => luaScript(dir, file, name, keys));
+}
+
 /** Makes each script a command of `redis` (EVALSHA, and EVAL once when the server lacks it). */
 export function defineScripts(redis: Pick<Redis, 'defineCommand'>, scripts: readonly LuaScript[]): void {
   for (const s of scripts) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });

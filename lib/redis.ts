@@ -1,5 +1,4 @@
-// Every Redis connection is opened here, from the configured server (REDIS_URL, or the master the
-// sentinels of REDIS_SENTINELS name, followed across failovers), each with a command timeout
+// Every Redis connection is opened here, from the configured topology (one server, REDIS_URL, or the master REDIS_SENTINELS name; ioredis follows failovers), each with a command timeout
 // (REDIS_COMMAND_TIMEOUT_MS) and so a bounded offline queue: a command issued while the connection
 // is down waits at most that long, then fails as a store outage (lib/errors.ts) instead of waiting
 // without end. Reconnects back off up to 5 s; one log line per outage and one on recovery per
@@ -69,8 +68,7 @@ export function openRedis(config: Config['redis'], log: Logger, name: Connection
     enableAutoPipelining: o.autoPipeline ?? false,
   });
   const outage = createOutage(log, {
-    lost: `Redis unreachable at ${where} (REDIS_URL${config.topology.kind === 'sentinel' ? ', REDIS_SENTINELS' : ''}); retrying`,
-    restored: 'Redis connection restored',
+    lost: `Redis unreachable at ${where} (REDIS_URL${config.topology.kind === 'sentinel' ? ', REDIS_SENTINELS' : ''}); retrying`, restored: 'Redis connection restored',
     fields: { redis: where, connection: name },
   });
   redis.on('ready', () => outage.recover());

@@ -18,7 +18,6 @@ import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createLifecycle } from './privacy/lifecycle.js';
 import type { RedisConnections } from './redis.js';
-import { reportDurability } from './redis-durability.js';
 import { createAuthenticator } from './register/authenticate.js';
 import { createBindingStore } from './register/bindings.js';
 import { createCredentialStore } from './register/credentials.js';
@@ -28,6 +27,7 @@ import { createHookClient } from './register/hook.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
 import { createRealmStore } from './register/realms.js';
+import { reportDurability } from './redis-durability.js';
 import { createShutdown } from './shutdown.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
 

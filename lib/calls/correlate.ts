@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { Result } from 'ioredis';
 import { memoize } from '../cache.js';
-import { defineScripts, luaScript } from '../lua.js';
+import { defineScripts, luaScripts } from '../lua.js';
 import type { PipelinedRedis } from '../redis.js';
 import type { AttemptFacts, CdrEvent, Role } from './event.js';
 
@@ -40,13 +40,10 @@ export interface LegState {
 export type MergeResult = 'ok' | 'duplicate' | 'late';
 export type FinishResult = 'spooled' | 'full' | 'dropped' | 'missing' | 'duplicate' | 'changed';
 
-const SCRIPTS = [
-  luaScript(__dirname, 'merge.lua', 'sidecarCdrMerge', 3),
-  luaScript(__dirname, 'finish.lua', 'sidecarCdrFinish', 4),
-  luaScript(__dirname, 'read.lua', 'sidecarCdrRead', 2),
-  luaScript(__dirname, 'discard.lua', 'sidecarCdrDiscard', 2),
-  luaScript(__dirname, 'count-in-flight.lua', 'sidecarCdrCountInFlight', 1),
-];
+const SCRIPTS = luaScripts(__dirname, {
+  sidecarCdrMerge: ['merge.lua', 3], sidecarCdrFinish: ['finish.lua', 4], sidecarCdrRead: ['read.lua', 2],
+  sidecarCdrDiscard: ['discard.lua', 2], sidecarCdrCountInFlight: ['count-in-flight.lua', 1],
+});
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

@@ -107,7 +107,8 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   let closing = false;
   /** Shutdown done: an event now can no longer be applied. */
   let closed = false;
-  let received = 0;
+  /** Events taken in for applying, by type: what the closing line reports. */
+  const received: Record<EventType, number> = { attempt: 0, start: 0, stop: 0 };
   let lostAtShutdown = 0;
   let backlogLoggedAt = 0;
   const timers: NodeJS.Timeout[] = [];
@@ -152,7 +153,7 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
         }
         return skip('redis_unavailable');
       }
-      received++;
+      received[type]++;
       const held = { lost: false };
       const p: Promise<void> = applyHeld(n.event)
         .catch((err: unknown) => {

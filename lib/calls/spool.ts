@@ -9,7 +9,7 @@
 // its lock, or a trim command resent after a lost reply, can never remove rows it did not write.
 import type { Result } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
-import { defineScripts, luaScript } from '../lua.js';
+import { defineScripts, luaScripts } from '../lua.js';
 import type { PipelinedRedis } from '../redis.js';
 import { parseSpoolRow, type SpoolRow } from './row.js';
 
@@ -31,12 +31,10 @@ export interface Spool {
   erase(matches: (row: SpoolRow) => boolean | Promise<boolean>): Promise<number>;
 }
 
-const SCRIPTS = [
-  luaScript(__dirname, 'spool-lock.lua', 'sidecarCdrLock', 1),
-  luaScript(__dirname, 'spool-release.lua', 'sidecarCdrRelease', 1),
-  luaScript(__dirname, 'spool-trim.lua', 'sidecarCdrTrim', 2),
-  luaScript(__dirname, 'spool-mark.lua', 'sidecarCdrMark', 1),
-];
+const SCRIPTS = luaScripts(__dirname, {
+  sidecarCdrLock: ['spool-lock.lua', 1], sidecarCdrRelease: ['spool-release.lua', 1],
+  sidecarCdrTrim: ['spool-trim.lua', 2], sidecarCdrMark: ['spool-mark.lua', 1],
+});
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

@@ -9,13 +9,14 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { benchBindingMemory } from './bindings-memory.js';
 import { benchCdr } from './cdr.js';
+import { benchLocation } from './location.js';
 import { REDIS_URL, ROOT, WORK_DIR, log, machine, round, setStorePids, storePids, waitForQuiet } from './lib/common.js';
 import { renderTable, type Row, type SectionResult } from './lib/report.js';
 import { benchRegister } from './register.js';
 import { benchRetention, prepareRetention, type PreparedRetention } from './retention.js';
 import { benchSoak } from './soak.js';
 
-const SECTIONS = ['register', 'cdr', 'soak', 'bindings', 'retention'] as const;
+const SECTIONS = ['register', 'cdr', 'soak', 'bindings', 'location', 'retention'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: a } = parseArgs({
@@ -94,6 +95,9 @@ async function main() {
       if (only.has('retention')) prepare();
       return benchBindingMemory(redis, { count: Number(a.bindings ?? 100_000) });
     });
+    await run('location', () => benchLocation(redis, {
+      bindings: Number(a.bindings ?? 100_000), concurrency: 32, warmupMs: 1000, durationMs: a.quick ? 3000 : 6000, cpuProfDir,
+    }));
     await run('retention', () => benchRetention(prepare()));
 
     const table = renderTable(rows);

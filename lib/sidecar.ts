@@ -51,6 +51,8 @@ export interface Sidecar {
   readonly listenPort: number | null;
 }
 
+const LOCATION_ACCOUNT_CACHE_MS = 60_000;
+
 type Srf = SrfInstance & { use(verb: string, fn: (req: any, res: any) => void): void; endSession(req: unknown): void };
 
 export function createSidecar(d: SidecarDeps): Sidecar {
@@ -70,6 +72,9 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   const bindings = createBindingStore(redis.main, prefix);
   const credentials = createCredentialStore(pool, config.register.credentialCacheMs, now);
   const realms = createRealmStore(pool, config.register.credentialCacheMs, now);
+  // Which account owns a domain changes with an account, not with a password: a lookup should not
+  // cost a query. Dropped at once on an account change, like every cache here.
+  const lookupRealms = createRealmStore(pool, LOCATION_ACCOUNT_CACHE_MS, now);
   const onRegister = createRegisterHandler({
     config: config.register,
     bindings,
@@ -105,6 +110,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       recorder.forgetAccount(sid);
       credentials.forget();
       realms.forget();
+      lookupRealms.forget();
     },
   });
 
@@ -122,7 +128,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   // Location lookups: the main connection, like the REGISTERs whose bindings they read.
   const routes: Route[] = [createLocationRoute({
     token: config.location.token, metrics, log,
-    service: createLocationService({ bindings, accountOf: async (domain) => (await realms.find(domain))?.accountSid ?? null, now }),
+    service: createLocationService({ bindings, accountOf: async (domain) => (await lookupRealms.find(domain))?.accountSid ?? null, now }),
   })];
   // After the location route: the admin route claims every other /v1/ path.
   if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, service: lifecycle.service, log, metrics, now }));

@@ -73,3 +73,10 @@ t.test('LOCATION_TOKEN: off by default, at least 16 characters, never the admin 
   t.throws(() => loadConfig({ LOCATION_TOKEN: 'short' }), /LOCATION_TOKEN must be at least 16 characters/);
   t.throws(() => loadConfig({ LOCATION_TOKEN: 'same-token-0123456', ADMIN_TOKEN: 'same-token-0123456' }), /LOCATION_TOKEN must differ from ADMIN_TOKEN/);
 });
+
+t.test('REGISTRATION_HOOK_TIMEOUT_MS: default 2000, within 100–10000 (below a SIP transaction\'s patience)', async (t) => {
+  t.equal(loadConfig({}).register.hookTimeoutMs, 2000);
+  t.equal(loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '750' }).register.hookTimeoutMs, 750);
+  t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '50' }), /REGISTRATION_HOOK_TIMEOUT_MS must be a whole number from 100 to 10000/);
+  t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '60000' }), /REGISTRATION_HOOK_TIMEOUT_MS/);
+});

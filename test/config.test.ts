@@ -80,3 +80,11 @@ t.test('REGISTRATION_HOOK_TIMEOUT_MS: default 2000, within 100–10000 (below a 
   t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '50' }), /REGISTRATION_HOOK_TIMEOUT_MS must be a whole number from 100 to 10000/);
   t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '60000' }), /REGISTRATION_HOOK_TIMEOUT_MS/);
 });
+
+t.test('CDR_ORPHAN_TIMEOUT_SECONDS: 200 s by default (beyond Timer C), never beyond the call state TTL', async (t) => {
+  t.equal(loadConfig({}).cdr.orphanTimeoutSeconds, 200);
+  t.equal(loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '3' }).cdr.orphanTimeoutSeconds, 3);
+  t.throws(() => loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '0' }), /CDR_ORPHAN_TIMEOUT_SECONDS must be a whole number from 1/);
+  t.throws(() => loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '600', CDR_CALL_STATE_TTL_SECONDS: '300' }),
+    /CDR_ORPHAN_TIMEOUT_SECONDS must not exceed CDR_CALL_STATE_TTL_SECONDS \(600 > 300\)/);
+});

@@ -12,13 +12,14 @@ import { Redis } from 'ioredis';
 import { benchBindingMemory } from './bindings-memory.js';
 import { benchCdr } from './cdr.js';
 import { benchE2e, e2eMissing } from './e2e.js';
+import { benchLocation } from './location.js';
 import { REDIS_URL, ROOT, WORK_DIR, log, machine, round, setStorePids, storePids, waitForQuiet } from './lib/common.js';
 import { renderTable, type Row, type SectionResult } from './lib/report.js';
 import { benchRegister } from './register.js';
 import { benchRetention, prepareRetention, type PreparedRetention } from './retention.js';
 import { benchSoak } from './soak.js';
 
-const SECTIONS = ['register', 'cdr', 'soak', 'bindings', 'retention', 'e2e'] as const;
+const SECTIONS = ['register', 'cdr', 'soak', 'bindings', 'location', 'retention', 'e2e'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: a } = parseArgs({
@@ -110,6 +111,9 @@ async function main() {
       if (only.has('retention')) prepare();
       return benchBindingMemory(redis, { count: Number(a.bindings ?? 100_000) });
     });
+    await run('location', () => benchLocation(redis, {
+      bindings: Number(a.bindings ?? 100_000), concurrency: 32, warmupMs: 1000, durationMs: a.quick ? 3000 : 6000, cpuProfDir,
+    }));
     await run('retention', () => benchRetention(prepare()));
     await run('e2e', () => benchE2e(redis, {
       users: 1000,

@@ -3,6 +3,7 @@
 //   {p}bind:{account}:{user}:{cid}  STRING  JSON Binding (holds the device IP); PX = granted expiry (<= 3600 s)
 //   {p}aor:{account}:{user}         ZSET    cid -> expiry (ms); no IP; PEXPIREAT = latest expiry
 //   {p}bindings                     ZSET    cid -> expiry (ms); no IP; counts live bindings cheaply
+//   {p}bindings:nat                 ZSET    the same, for the bindings of devices behind a NAT (nat.ts)
 //   {p}nc:{nonce}                   STRING  highest nonce-count seen; PX = nonce lifetime
 //
 // cid is a hash of (account, user, contact URI), so none of the indexes holds an address.
@@ -14,12 +15,15 @@ import { defineScripts, luaScript } from '../lua.js';
 import { scanKeys } from '../redis.js';
 import { batcherFor } from './batch.js';
 
-const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 4);
+const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 5);
+const LOCATE = luaScript(__dirname, 'locate.lua', 'sidecarLocate', 1);
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** store-bindings.lua */
     sidecarStoreBindings(...args: (string | number)[]): Result<[StoreStatus, ...string[]], Context>;
+    /** locate.lua */
+    sidecarLocate(aorKey: string, now: number, bindPrefix: string): Result<(string | null)[], Context>;
   }
 }
 
@@ -40,6 +44,8 @@ export interface Binding {
   /** Of the REGISTER that made it (RFC 3261 10.3 ordering). */
   callId: string;
   cseq: number;
+  /** A UDP device behind a NAT (nat.ts); absent in bindings written before it was recorded. */
+  behindNat?: boolean;
 }
 
 export interface CurrentBinding { contact: string; expiresAt: number }
@@ -63,8 +69,12 @@ export interface BindingStore {
     callId: string; cseq: number;
   }): Promise<StoreResult>;
   list(accountSid: string, user: string, now: number): Promise<Binding[]>;
+  /** The bindings of one AOR alive at `now`, most recently registered first; one round trip. */
+  locate(accountSid: string, user: string, now: number): Promise<Binding[]>;
   /** Bindings alive now, at a cost that does not grow with their number. */
   countActive(now: number): Promise<number>;
+  /** Of those, the bindings of devices behind a NAT. */
+  countBehindNat(now: number): Promise<number>;
   /** Every binding of an account (admin listing); scans only that account's keys. */
   listAccount(accountSid: string, now: number): Promise<Binding[]>;
   removeAccount(accountSid: string): Promise<number>;
@@ -81,10 +91,11 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   const aorKey = (acct: string, user: string) => `${prefix}aor:${enc(acct)}:${enc(user)}`;
   const bindPrefix = (acct: string, user: string) => `${prefix}bind:${enc(acct)}:${enc(user)}:`;
   const allKey = `${prefix}bindings`;
+  const natKey = `${prefix}bindings:nat`;
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
-  defineScripts(redis, [STORE]);
+  defineScripts(redis, [STORE, LOCATE]);
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
   const run = (args: (string | number)[]) =>
@@ -99,7 +110,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   return {
     async store(o) {
       const args: (string | number)[] = [
-        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '',
+        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '', natKey,
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
         o.callId, o.cseq,
       ];
@@ -108,7 +119,7 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       for (const c of o.changes) {
         const json = c.binding ? JSON.stringify(c.binding) : '';
         if (c.binding) written.set(json, c.binding.contact);
-        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json);
+        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json, c.binding?.behindNat ? '1' : '0');
       }
       const out = await run(args);
       const status = out[0];
@@ -124,8 +135,22 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       const cids = await redis.zrangebyscore(aorKey(acct, user), now, '+inf');
       return readAll(cids.map((c) => bindPrefix(acct, user) + c));
     },
+    async locate(acct, user, now) {
+      const vals = await batch<(string | null)[]>((p) => p.sidecarLocate(aorKey(acct, user), now, bindPrefix(acct, user)));
+      const live: Binding[] = [];
+      for (const v of vals) {
+        if (v === null) continue;
+        const b = JSON.parse(v) as Binding;
+        // The key outlives expiresAt by the moments between our clock and Redis's: never answer past it.
+        if (b.expiresAt > now) live.push(b);
+      }
+      return live.sort((a, b) => b.registeredAt - a.registeredAt);
+    },
     async countActive(now) {
       return redis.zcount(allKey, now, '+inf');
+    },
+    async countBehindNat(now) {
+      return redis.zcount(natKey, now, '+inf');
     },
     async listAccount(acct, now) {
       const keys = await scanKeys(redis, `${prefix}bind:${enc(acct)}:*`);
@@ -137,13 +162,14 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       if (binds.length + aors.length === 0) return 0;
       const cids = binds.map((k) => k.slice(k.lastIndexOf(':') + 1));
       const multi = redis.multi();
-      if (cids.length) multi.zrem(allKey, ...cids);
+      if (cids.length) multi.zrem(allKey, ...cids).zrem(natKey, ...cids);
       multi.del(...binds, ...aors);
       await multi.exec();
       return binds.length;
     },
     async prune(now) {
-      return redis.zremrangebyscore(allKey, '-inf', now);
+      const [n] = await Promise.all([redis.zremrangebyscore(allKey, '-inf', now), redis.zremrangebyscore(natKey, '-inf', now)]);
+      return n;
     },
     async *inspect() {
       for (const key of await scanKeys(redis, `${prefix}bind:*`)) {

@@ -4,9 +4,10 @@
 // and nonce-count 1, as a first authenticated REGISTER. Measured as INFO used_memory delta / count,
 // with the nonce-count keys (they live NONCE_LIFETIME_SECONDS, 300 s) and after they are gone, and
 // cross-checked with MEMORY USAGE of the keys themselves (not moved by other clients of the server).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createBindingStore, type Binding } from '../lib/register/bindings.js';
+import { createBindingStore } from '../lib/register/bindings.js';
+import { writeBindings } from './lib/fixtures.js';
 import { REDIS_URL, clearPrefix, log, redisUsedMemory, round, sleep } from './lib/common.js';
 import type { SectionResult } from './lib/report.js';
 
@@ -23,28 +24,7 @@ export async function benchBindingMemory(redis: Redis, o: { count: number }): Pr
     const before = await redisUsedMemory(redis);
     const accounts = Array.from({ length: Math.ceil(o.count / PER_ACCOUNT) }, () => randomUUID());
     const t0 = Date.now();
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < o.count; i = next++) {
-        const acct = accounts[Math.floor(i / PER_ACCOUNT)]!;
-        const user = `u${i % PER_ACCOUNT}`;
-        const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-        const contact = `sip:${user}@${ip}:5060;transport=udp`;
-        const now = Date.now();
-        const binding: Binding = {
-          contact, sourceAddress: ip, sourcePort: 5060, transport: 'udp', userAgent: 'Yealink SIP-T46S 66.86.0.15',
-          accountSid: acct, aor: `sip:${user}@a${Math.floor(i / PER_ACCOUNT)}.example.com`, registeredAt: now, expiresAt: now + TTL_MS,
-          // A phone's Call-ID, as real ones look (it counts in the memory per binding).
-          callId: `${randomBytes(12).toString('hex')}@${ip}`, cseq: 1,
-        };
-        const r = await store.store({
-          accountSid: acct, user, nonce: randomBytes(32).toString('base64url').slice(0, 43), nc: 1, nonceTtlMs: 300_000,
-          removeAll: false, changes: [{ contact, ttlMs: TTL_MS, binding }], now, callId: binding.callId, cseq: 1,
-        });
-        if (!r.ok) throw new Error('binding store refused a fresh nonce');
-      }
-    };
-    await Promise.all(Array.from({ length: 200 }, worker));
+    await writeBindings(store, { accounts, count: o.count, perAccount: PER_ACCOUNT, ttlMs: TTL_MS, nonceCount: 1, realm: (a) => `a${a}.example.com` });
     const writeS = (Date.now() - t0) / 1000;
     const withNc = await redisUsedMemory(redis);
     const usage = await memoryUsage(redis);

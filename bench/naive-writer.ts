@@ -5,6 +5,7 @@
 // flatters it. Run as a child of the bench: DRACHTIO_PORT names the peer, MYSQL_URL the database,
 // NAIVE_ACCOUNT_SID the account every row is filed under.
 import Srf from 'drachtio-srf';
+import { runBenchApp } from './lib/srf-app.js';
 import mysql from 'mysql2/promise';
 
 interface Call { attemptedAt: number; answeredAt: number | null; from: string | null; to: string | null; ua: string | null; inbound: boolean }
@@ -44,15 +45,4 @@ srf.on('cdr:stop', (_source, _time, reason, msg) => {
     if (failures++ < 5) process.stderr.write(`naive writer: INSERT failed: ${err.message}\n`);
   });
 });
-srf.on('connect', (err) => {
-  if (err) {
-    process.stderr.write(`naive writer: ${err.message}\n`);
-    process.exit(1);
-  }
-  process.stdout.write('ready\n');
-});
-srf.on('error', (err) => process.stderr.write(`naive writer: ${err.message}\n`));
-void srf.connect({ host: '127.0.0.1', port: Number(process.env.DRACHTIO_PORT), secret: process.env.DRACHTIO_SECRET ?? 'cymru' });
-process.on('SIGTERM', () => {
-  void pool.end().finally(() => process.exit(0));
-});
+runBenchApp(srf, 'naive writer', () => pool.end());

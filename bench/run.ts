@@ -1,21 +1,25 @@
-// npm run bench [-- --quick] [-- --only register,cdr] [-- --soak-seconds 300] [-- --profile]
+// npm run bench [-- --quick] [-- --only register,cdr,e2e] [-- --soak-seconds 300] [-- --profile]
 //
 // Drives the built daemon (`node dist/app.js`, a child process) with the real Redis and MariaDB through
 // the drachtio peer of test/peer, next to a baseline measured in the same run on the same generator,
-// prints one table and writes it with every detail to bench/results/latest.json.
+// prints one table and writes it with every detail to bench/results/latest.json. The e2e section instead
+// drives a real drachtio-server (and Kamailio) with sipp (bench/e2e.ts).
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { benchBindingMemory } from './bindings-memory.js';
 import { benchCdr } from './cdr.js';
+import { benchE2e, e2eMissing } from './e2e.js';
+import { benchLocation } from './location.js';
 import { REDIS_URL, ROOT, WORK_DIR, log, machine, round, setStorePids, storePids, waitForQuiet } from './lib/common.js';
 import { renderTable, type Row, type SectionResult } from './lib/report.js';
 import { benchRegister } from './register.js';
 import { benchRetention, prepareRetention, type PreparedRetention } from './retention.js';
 import { benchSoak } from './soak.js';
 
-const SECTIONS = ['register', 'cdr', 'soak', 'bindings', 'retention'] as const;
+const SECTIONS = ['register', 'cdr', 'soak', 'bindings', 'location', 'retention', 'e2e'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: a } = parseArgs({
@@ -31,14 +35,27 @@ const { values: a } = parseArgs({
     profile: { type: 'boolean', default: false },
     /** REGISTER closed loop: outstanding requests to try (best kept), comma-separated */
     'reg-concurrency': { type: 'string', default: '64' },
+    /** e2e: seconds per sipp run, bisection steps after doubling */
+    'e2e-seconds': { type: 'string' },
+    'e2e-steps': { type: 'string' },
+    /** e2e: only these searches, e.g. daemonCalls,noConsumerCalls (keys of details.e2e.results) */
+    'e2e-only': { type: 'string' },
     out: { type: 'string' },
   },
 });
 
 async function main() {
   const started = Date.now();
+  const loadAtStart = loadavg().map((x) => round(x, 2));
   const only = new Set((a.only ? a.only.split(',') : SECTIONS) as Section[]);
   for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s}; one of ${SECTIONS.join(', ')}`);
+  // Refuse at once, before any section has run, rather than fail after many minutes.
+  const missing = only.has('e2e') ? e2eMissing() : [];
+  if (missing.length) {
+    const others = SECTIONS.filter((x) => x !== 'e2e');
+    process.stderr.write(`bench: the e2e section cannot run here:\n  - ${missing.join('\n  - ')}\n(the other sections run without it: --only ${others.join(',')})\n`);
+    process.exit(2);
+  }
   const soakSeconds = Number(a['soak-seconds'] ?? (a.quick ? 60 : 300));
   const cpuProfDir = a.profile ? join(WORK_DIR, 'profiles') : undefined;
   if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
@@ -94,11 +111,25 @@ async function main() {
       if (only.has('retention')) prepare();
       return benchBindingMemory(redis, { count: Number(a.bindings ?? 100_000) });
     });
+    await run('location', () => benchLocation(redis, {
+      bindings: Number(a.bindings ?? 100_000), concurrency: 32, warmupMs: 1000, durationMs: a.quick ? 3000 : 6000, cpuProfDir,
+    }));
     await run('retention', () => benchRetention(prepare()));
+    await run('e2e', () => benchE2e(redis, {
+      users: 1000,
+      durationS: Number(a['e2e-seconds'] ?? (a.quick ? 3 : 8)),
+      steps: Number(a['e2e-steps'] ?? (a.quick ? 1 : 3)),
+      start: { register: 400, call: 200 },
+      only: a['e2e-only'] ? new Set(a['e2e-only'].split(',')) : undefined,
+      cpuProfDir,
+    }));
 
     const table = renderTable(rows);
     process.stdout.write(`\n${table}\n\n`);
-    const out = a.out ?? join(ROOT, 'bench', 'results', 'latest.json');
+    const e2eProcesses = (details.e2e as { processTable?: string } | undefined)?.processTable;
+    if (e2eProcesses) process.stdout.write(`e2e: CPU per process at each clean maximum (% of one core)\n${e2eProcesses}\n\n`);
+    // An e2e-only run has a file of its own, so that it does not replace the full run's latest.json.
+    const out = a.out ?? join(ROOT, 'bench', 'results', only.size === 1 && only.has('e2e') ? 'e2e.json' : 'latest.json');
     const result = {
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       startedAt: new Date(started).toISOString(),
@@ -107,6 +138,8 @@ async function main() {
       /** before each section: how long it waited for a quiet machine, and the CPU other processes then used */
       quietBeforeSection: quiet,
       machine: machineInfo,
+      /** 1, 5 and 15 min load averages at the start and the end: how busy the shared box was */
+      loadAverage: { start: loadAtStart, end: loadavg().map((x) => round(x, 2)) },
       options: { quick: a.quick, soakSeconds, sections: [...only] },
       table: rows,
       markdown: table,

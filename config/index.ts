@@ -45,6 +45,14 @@ export interface Config {
     readonly authFailLimit: number;
     readonly authFailWindowSeconds: number;
     readonly authBlockSeconds: number;
+    /** Grant cap of a UDP device found behind a NAT (lib/register/nat.ts); 0: no cap. */
+    readonly natExpires: number;
+    /** Deadline of one call to an account's registration hook. */
+    readonly hookTimeoutMs: number;
+  };
+  readonly location: {
+    /** null: the location API is off. */
+    readonly token: string | null;
   };
   readonly cdr: {
     readonly batchSize: number;
@@ -105,6 +113,10 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const adminToken = r.str('ADMIN_TOKEN', '');
   if (adminToken !== '' && adminToken.length < 16) r.problem('ADMIN_TOKEN', 'must be at least 16 characters when set');
+  const locationToken = r.str('LOCATION_TOKEN', '');
+  if (locationToken !== '' && locationToken.length < 16) r.problem('LOCATION_TOKEN', 'must be at least 16 characters when set');
+  // One token opening both would hand every call-routing app the erasure API.
+  if (locationToken !== '' && locationToken === adminToken) r.problem('LOCATION_TOKEN', 'must differ from ADMIN_TOKEN');
 
   const config: Config = {
     drachtio: {
@@ -141,7 +153,10 @@ export function loadConfig(env: Env = process.env): Config {
       authFailLimit: r.int('AUTH_FAIL_LIMIT', 10, { min: 1, max: 10_000 }),
       authFailWindowSeconds: r.int('AUTH_FAIL_WINDOW_SECONDS', 60, { min: 1, max: POLICY_MAX_IP_RETENTION_SECONDS }),
       authBlockSeconds: r.int('AUTH_BLOCK_SECONDS', 300, { min: 1, max: POLICY_MAX_IP_RETENTION_SECONDS }),
+      natExpires: r.int('REGISTER_NAT_EXPIRES', 30, { min: 0, max: POLICY_MAX_IP_RETENTION_SECONDS }),
+      hookTimeoutMs: r.int('REGISTRATION_HOOK_TIMEOUT_MS', 2000, { min: 100, max: 10_000 }),
     },
+    location: { token: locationToken === '' ? null : locationToken },
     cdr: {
       batchSize: r.int('CDR_BATCH_SIZE', 200, { min: 1, max: 5000 }),
       flushMs: r.int('CDR_FLUSH_MS', 1000, { min: 10, max: 1000 }),

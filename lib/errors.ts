@@ -112,7 +112,7 @@ export async function onStore<T>(store: Store, work: Promise<T>): Promise<T> {
   }
 }
 
-export const COMPONENTS = ['register', 'cdr', 'admin', 'http', 'lifecycle'] as const;
+export const COMPONENTS = ['register', 'cdr', 'admin', 'location', 'http', 'lifecycle'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 /** A bug: logged at error with its stack and counted, so it is never mistaken for an outage. */

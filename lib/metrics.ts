@@ -17,6 +17,9 @@ export type CdrOrphanKind = (typeof CDR_ORPHAN_KINDS)[number];
 export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
 export const ADMIN_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
+export const HOOK_RESULTS = ['ok', 'fail', 'timeout', 'unreachable', 'http_error', 'redirect', 'invalid_response'] as const;
+export type HookResult = (typeof HOOK_RESULTS)[number];
+export const LOCATION_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
 export const AUDIT_CHECKS = [
   'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored',
 ] as const;
@@ -47,6 +50,9 @@ export function createMetrics(version: string) {
     }),
     bindingsActive: new client.Gauge({
       name: `${p}bindings_active`, help: 'Registration bindings currently stored (unexpired)', registers: [registry],
+    }),
+    bindingsBehindNat: new client.Gauge({
+      name: `${p}bindings_behind_nat`, help: 'Unexpired registration bindings of UDP devices found behind a NAT', registers: [registry],
     }),
     cdrEvents: new client.Counter({
       name: `${p}cdr_events_total`, help: 'CDR events received from drachtio-server, by type',
@@ -94,6 +100,22 @@ export function createMetrics(version: string) {
       name: `${p}admin_requests_total`, help: 'Admin API requests answered, by HTTP status',
       labelNames: ['status'] as const, registers: [registry],
     }),
+    hookRequests: new client.Counter({
+      name: `${p}registration_hook_requests_total`, help: 'Calls to accounts\' registration hooks, by result (ok, fail, or why it failed)',
+      labelNames: ['result'] as const, registers: [registry],
+    }),
+    hookDuration: new client.Histogram({
+      name: `${p}registration_hook_duration_seconds`, help: 'Time from sending a registration hook request to judging its answer',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+    }),
+    locationRequests: new client.Counter({
+      name: `${p}location_requests_total`, help: 'Location API requests answered, by HTTP status',
+      labelNames: ['status'] as const, registers: [registry],
+    }),
+    locationDuration: new client.Histogram({
+      name: `${p}location_request_duration_seconds`, help: 'Time to answer one location API request (one AOR or a batch)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+    }),
     auditBreaches: new client.Gauge({
       name: `${p}audit_breaches`, help: 'Breaches of the privacy promises found by the last audit, by check',
       labelNames: ['check'] as const, registers: [registry],
@@ -135,6 +157,8 @@ export function createMetrics(version: string) {
   for (const r of ['ok', 'failed']) m.retentionRuns.inc({ result: r }, 0);
   for (const k of ERASURE_KINDS) m.adminErasures.inc({ kind: k }, 0);
   for (const s of ADMIN_STATUSES) m.adminRequests.inc({ status: s }, 0);
+  for (const s of LOCATION_STATUSES) m.locationRequests.inc({ status: s }, 0);
+  for (const r of HOOK_RESULTS) m.hookRequests.inc({ result: r }, 0);
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
   for (const c of COMPONENTS) m.internalErrors.inc({ component: c }, 0);
   m.buildInfo.set({ version }, 1);

@@ -11,8 +11,10 @@ import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js'
 import { createGauges } from './gauges.js';
 import { createHealth, watchMysql, watchRedis } from './health.js';
 import { createAdminRoute } from './http/admin.js';
+import { createLocationRoute } from './http/location.js';
 import { createHttpServer, type Route } from './http/server.js';
 import { migrateKeyLayout } from './key-migration.js';
+import { createLocationService } from './location/service.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createLifecycle } from './privacy/lifecycle.js';
@@ -22,8 +24,10 @@ import { createBindingStore } from './register/bindings.js';
 import { createCredentialStore } from './register/credentials.js';
 import { createAuthGuard } from './register/guard.js';
 import { createRegisterHandler } from './register/handler.js';
+import { createHookClient } from './register/hook.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
+import { createRealmStore } from './register/realms.js';
 import { reportDurability } from './redis-durability.js';
 import { createShutdown } from './shutdown.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
@@ -48,6 +52,8 @@ export interface Sidecar {
   readonly listenPort: number | null;
 }
 
+const LOCATION_ACCOUNT_CACHE_MS = 60_000;
+
 type Srf = SrfInstance & { use(verb: string, fn: (req: any, res: any) => void): void; endSession(req: unknown): void };
 
 export function createSidecar(d: SidecarDeps): Sidecar {
@@ -66,11 +72,16 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   // REGISTER: the main connection.
   const bindings = createBindingStore(redis.main, prefix);
   const credentials = createCredentialStore(pool, config.register.credentialCacheMs, now);
+  const realms = createRealmStore(pool, config.register.credentialCacheMs, now);
+  // Which account owns a domain changes with an account, not with a password: a lookup should not
+  // cost a query. Dropped at once on an account change, like every cache here.
+  const lookupRealms = createRealmStore(pool, LOCATION_ACCOUNT_CACHE_MS, now);
   const onRegister = createRegisterHandler({
     config: config.register,
     bindings,
     auth: createAuthenticator({
-      credentials,
+      credentials, realms,
+      hook: createHookClient({ timeoutMs: config.register.hookTimeoutMs, blockSeconds: config.register.authBlockSeconds, metrics, now }),
       algorithms: config.register.algorithms,
       nonces: createNonceService({ secret: nonceSecret, lifetimeSeconds: config.register.nonceLifetimeSeconds, now }),
       now,
@@ -100,6 +111,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     onAccountChange: (sid) => {
       recorder.forgetAccount(sid);
       credentials.forget();
+      realms.forget();
+      lookupRealms.forget();
     },
   });
 
@@ -109,11 +122,17 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       const t = now();
       await bindings.prune(t);
       metrics.bindingsActive.set(await bindings.countActive(t));
+      metrics.bindingsBehindNat.set(await bindings.countBehindNat(t));
     },
     calls: () => (redis.main.status === 'ready' ? recorder.refreshGauges() : Promise.resolve()),
     retention: () => (health.isUp('mysql') ? lifecycle.measure() : Promise.resolve()),
   }, log);
-  const routes: Route[] = [];
+  // Location lookups: the main connection, like the REGISTERs whose bindings they read.
+  const routes: Route[] = [createLocationRoute({
+    token: config.location.token, metrics, log,
+    service: createLocationService({ bindings, accountOf: async (domain) => (await lookupRealms.find(domain))?.accountSid ?? null, now }),
+  })];
+  // After the location route: the admin route claims every other /v1/ path.
   if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, service: lifecycle.service, log, metrics, now }));
   const http = createHttpServer({ health, metrics, log, beforeScrape: gauges.refresh, routes });
   watchRedis(redis.main, health);

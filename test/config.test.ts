@@ -82,6 +82,20 @@ t.test('a password in a URL is never echoed', async (t) => {
   t.notMatch(err.message, /hunter2/);
 });
 
+t.test('LOCATION_TOKEN: off by default, at least 16 characters, never the admin token', async (t) => {
+  t.equal(loadConfig({}).location.token, null);
+  t.equal(loadConfig({ LOCATION_TOKEN: 'location-token-0123' }).location.token, 'location-token-0123');
+  t.throws(() => loadConfig({ LOCATION_TOKEN: 'short' }), /LOCATION_TOKEN must be at least 16 characters/);
+  t.throws(() => loadConfig({ LOCATION_TOKEN: 'same-token-0123456', ADMIN_TOKEN: 'same-token-0123456' }), /LOCATION_TOKEN must differ from ADMIN_TOKEN/);
+});
+
+t.test('REGISTRATION_HOOK_TIMEOUT_MS: default 2000, within 100–10000 (below a SIP transaction\'s patience)', async (t) => {
+  t.equal(loadConfig({}).register.hookTimeoutMs, 2000);
+  t.equal(loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '750' }).register.hookTimeoutMs, 750);
+  t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '50' }), /REGISTRATION_HOOK_TIMEOUT_MS must be a whole number from 100 to 10000/);
+  t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '60000' }), /REGISTRATION_HOOK_TIMEOUT_MS/);
+});
+
 t.test('CDR_ORPHAN_TIMEOUT_SECONDS: 200 s by default (beyond Timer C), never beyond the call state TTL', async (t) => {
   t.equal(loadConfig({}).cdr.orphanTimeoutSeconds, 200);
   t.equal(loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '3' }).cdr.orphanTimeoutSeconds, 3);

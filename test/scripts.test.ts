@@ -12,15 +12,16 @@ let s: Stores;
 t.before(async () => { s = await freshStores('scripts'); });
 t.teardown(() => s.close());
 
-t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, removal', async (t) => {
+t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, removal, the behind-NAT index', async (t) => {
   const r = s.redis;
   createBindingStore(r, s.prefix);
   const p = `${s.prefix}{sb}:`;
-  const [aor, all, nc, block, bp] = [`${p}aor`, `${p}all`, `${p}nc`, `${p}block`, `${p}bind:`];
+  const [aor, all, nc, block, bp, nat] = [`${p}aor`, `${p}all`, `${p}nc`, `${p}block`, `${p}bind:`, `${p}nat`];
   const now = Date.now();
-  const store = (o: { nc?: number; removeAll?: boolean; cseq?: number; blockKey?: string; changes: [string, number, string][] }) =>
-    r.sidecarStoreBindings(aor, all, nc, o.blockKey ?? aor, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
-      ...o.changes.flat());
+  // A change: cid, TTL ms, JSON, and '1' for a device behind a NAT.
+  const store = (o: { nc?: number; removeAll?: boolean; cseq?: number; blockKey?: string; changes: ([string, number, string] | [string, number, string, '1'])[] }) =>
+    r.sidecarStoreBindings(aor, all, nc, o.blockKey ?? aor, nat, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
+      ...o.changes.flatMap(([cid, ttl, json, behind]) => [cid, ttl, json, behind ?? '0']));
   const b = (cid: string, cseq = 1) => JSON.stringify({ contact: cid, callId: 'call-1', cseq });
   await r.set(block, '1');
   t.same(await store({ blockKey: block, changes: [['c1', 5000, b('c1')]] }), ['blocked'], 'a blocked source stores nothing');
@@ -30,12 +31,36 @@ t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, r
   t.same(await store({ nc: 1, cseq: 2, changes: [['c2', 5000, b('c2', 2)]] }), ['replayed'], 'the same nonce-count again');
   t.same(await store({ cseq: 1, changes: [['c1', 9000, b('c1')]] }), ['out_of_order'], 'CSeq not above the binding\'s');
   t.same(await store({ cseq: 1, removeAll: true, changes: [] }), ['out_of_order'], 'Contact: * older than a binding');
+  t.same(await r.zrange(nat, '0', '-1'), [], 'not behind a NAT: not in the NAT index');
+  await store({ cseq: 2, changes: [['c1', 5000, b('c1', 2), '1']] });
+  t.same(await r.zrange(nat, '0', '-1', 'WITHSCORES'), ['c1', String(now + 5000)], 'behind a NAT: indexed with its expiry');
   for (const c of ['c2', 'c3', 'c4']) await store({ cseq: 2, changes: [[c, 3000 + Number(c[1]), b(c, 2)]] });
   const kept = await r.zrange(aor, '0', '-1');
   t.equal(kept.length, 3, 'trimmed to the maximum');
   t.ok(kept.includes('c4'), 'never the binding just written');
-  t.same(await store({ cseq: 3, removeAll: true, changes: [] }), ['ok'], 'all removed');
+  t.notOk(kept.includes('c2'), 'the soonest to expire went');
+  t.same(await r.zrange(nat, '0', '-1'), ['c1'], 'the NAT index keeps what the AOR keeps');
+  await store({ cseq: 3, changes: [['c1', 5000, b('c1', 3)]] });
+  t.same(await r.zrange(nat, '0', '-1'), [], 'refreshed from outside a NAT: out of the NAT index');
+  await store({ cseq: 4, changes: [['c1', 5000, b('c1', 4), '1']] });
+  t.same(await store({ cseq: 5, removeAll: true, changes: [] }), ['ok'], 'all removed');
   t.equal(await r.exists(aor), 0, 'the AOR goes with its last binding');
+  t.equal(await r.exists(nat), 0, 'and the NAT index entry with its binding');
+});
+
+t.test('locate.lua: the live bindings of one AOR, as stored; none past their index entry', async (t) => {
+  const r = s.redis;
+  createBindingStore(r, s.prefix);
+  const p = `${s.prefix}{lo}:`;
+  const now = Date.now();
+  t.same(await r.sidecarLocate(`${p}aor`, now, `${p}bind:`), [], 'no AOR: nothing');
+  await r.zadd(`${p}aor`, now + 5000, 'a', now + 9000, 'b', now - 1, 'old', now + 7000, 'gone');
+  await r.set(`${p}bind:a`, '{"a":1}');
+  await r.set(`${p}bind:b`, '{"b":1}');
+  await r.set(`${p}bind:old`, '{"old":1}');
+  t.same(await r.sidecarLocate(`${p}aor`, now, `${p}bind:`), ['{"a":1}', null, '{"b":1}'],
+    'by expiry; an entry in the past is skipped; a key that expired before its index entry is null');
+  t.same(await r.sidecarLocate(`${p}aor`, now + 5000, `${p}bind:`), [null, '{"b":1}'], 'an entry expiring exactly now is not live');
 });
 
 t.test('auth-fail.lua: counted, block_started at the limit, blocked', async (t) => {

@@ -59,6 +59,17 @@ export function procCpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds used by this process's children that have exited and been waited for (cutime + cstime of
+ * /proc/self/stat): the only way to account a short-lived child, whose /proc entry is gone by the time
+ * one would read it.
+ */
+export function exitedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
 /** Resident set size in bytes, from /proc (Linux). */
 export function procRssBytes(pid: number): number {
   try {
@@ -139,20 +150,22 @@ export function setStorePids(p: Record<string, number>): void { knownStorePids =
 
 /**
  * CPU used from now until the returned function is called, in % of one core: this process
- * ('generator'), each named pid, the shared stores, the whole machine ('machine', all cores), and
- * 'others' = machine minus all of these (other work on the box: noise).
+ * ('generator'), each named pid (or group of pids, e.g. a server and the workers it forked, summed),
+ * the shared stores, the whole machine ('machine', all cores), and 'others' = machine minus all of
+ * these (other work on the box: noise).
  */
-export function cpuProbe(pids: Record<string, number> = {}): () => Record<string, number> {
-  const all = { ...knownStorePids, ...pids };
+export function cpuProbe(pids: Record<string, number | readonly number[]> = {}): () => Record<string, number> {
+  const all: Record<string, number | readonly number[]> = { ...knownStorePids, ...pids };
+  const cpuOf = (p: number | readonly number[]) => (typeof p === 'number' ? procCpuSeconds(p) : p.reduce((a, x) => a + procCpuSeconds(x), 0));
   const t0 = performance.now();
   const g0 = process.cpuUsage();
-  const p0 = Object.fromEntries(Object.entries(all).map(([k, pid]) => [k, procCpuSeconds(pid)]));
+  const p0 = Object.fromEntries(Object.entries(all).map(([k, pid]) => [k, cpuOf(pid)]));
   const m0 = machineJiffies();
   return () => {
     const secs = (performance.now() - t0) / 1000;
     const g = process.cpuUsage(g0);
     const out: Record<string, number> = { generator: round(((g.user + g.system) / 1e6 / secs) * 100, 0) };
-    for (const [k, pid] of Object.entries(all)) out[k] = round(((procCpuSeconds(pid) - p0[k]!) / secs) * 100, 0);
+    for (const [k, pid] of Object.entries(all)) out[k] = round(((cpuOf(pid) - p0[k]!) / secs) * 100, 0);
     const m1 = machineJiffies();
     out.machine = round(((m1.busy - m0.busy) / 100 / secs) * 100, 0);
     out.others = round(out.machine - Object.entries(out).filter(([k]) => k !== 'machine').reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0), 0);

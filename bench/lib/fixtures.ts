@@ -1,9 +1,10 @@
 // What the load is made of: provisioned SIP clients and their phones (test/helpers/ua.ts, which
 // reuse a nonce with an increasing nonce-count as real phones do), and call legs with SDP
 // (test/calls/helpers.ts) sent as drachtio-server's cdr:attempt / cdr:start / cdr:stop.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import { createAccountQueries } from '../../lib/db/provision.js';
+import type { Binding, BindingStore } from '../../lib/register/bindings.js';
 import { computeHa1 } from '../../lib/register/digest.js';
 import { leg } from '../../test/calls/helpers.js';
 import { Device, type Send } from '../../test/helpers/ua.js';
@@ -12,7 +13,7 @@ import { timeOfDay, type DrachtioPeer, type SipResponse } from '../../test/peer/
 export const NONCE_SECRET = 'bench-nonce-secret-0123456789abcdef';
 export const DOMAIN = 'bench.example.com';
 export const NUMBER = '15557770000';
-const PASSWORD = 'bench-password';
+export const PASSWORD = 'bench-password';
 
 /** One account owning DOMAIN and NUMBER, with `clients` SIP clients u0…u{n-1}; returns the account sid. */
 export async function provisionClients(pool: Pool, clients: number, o: { realm?: string; number?: string } = {}): Promise<string> {
@@ -107,4 +108,36 @@ export function callMaker(runTag: string, o: { toUser?: string; toHost?: string 
       ]);
     },
   };
+}
+
+/**
+ * `count` bindings, one per AOR (user u{i % perAccount} of accounts[i / perAccount], realm `realm(i)`), written
+ * with the REGISTER handler's own store as a first authenticated REGISTER writes them (200 at a time), each with
+ * a fresh nonce; `nonceCount` 1 also writes its nonce-count key, 0 skips it.
+ */
+export async function writeBindings(store: BindingStore, o: {
+  accounts: string[]; count: number; perAccount: number; ttlMs: number; nonceCount: 0 | 1; realm: (account: number) => string;
+}): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < o.count; i = next++) {
+      const acct = o.accounts[Math.floor(i / o.perAccount)]!;
+      const user = `u${i % o.perAccount}`;
+      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      const contact = `sip:${user}@${ip}:5060;transport=udp`;
+      const now = Date.now();
+      const binding: Binding = {
+        contact, sourceAddress: ip, sourcePort: 5060, transport: 'udp', userAgent: 'Yealink SIP-T46S 66.86.0.15',
+        accountSid: acct, aor: `sip:${user}@${o.realm(Math.floor(i / o.perAccount))}`, registeredAt: now, expiresAt: now + o.ttlMs,
+        // A phone's Call-ID, as real ones look (it counts in the memory per binding).
+        callId: `${randomBytes(12).toString('hex')}@${ip}`, cseq: 1, behindNat: false,
+      };
+      const r = await store.store({
+        accountSid: acct, user, nonce: randomBytes(32).toString('base64url').slice(0, 43), nc: o.nonceCount, nonceTtlMs: 300_000,
+        removeAll: false, changes: [{ contact, ttlMs: o.ttlMs, binding }], now, callId: binding.callId, cseq: 1,
+      });
+      if (!r.ok) throw new Error(`the binding store refused a fresh binding: ${r.reason}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 200 }, worker));
 }

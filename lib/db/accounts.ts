@@ -49,3 +49,35 @@ export async function ensureAccount(db: Db, o: { realm: string; name?: string; a
     [sid, o.name ?? o.realm, o.realm, o.disableCdrs ?? false]);
   return { accountSid: sid, created: true };
 }
+
+/** An account's registration hook (jambonz's registration_hook, migration 0004); null fields unset. */
+export interface RealmRow {
+  accountSid: string;
+  active: boolean;
+  hook: { url: string; method: 'POST' | 'GET'; username: string | null; password: string | null; secret: string | null } | null;
+}
+
+/** The account whose sip_realm is `realm`, active or not, with its registration hook; null when none. */
+export async function realmOf(db: Db, realm: string): Promise<RealmRow | null> {
+  const [rows] = await db.execute<RowDataPacket[]>(
+    `SELECT account_sid, is_active, registration_hook_url, registration_hook_method,
+            registration_hook_username, registration_hook_password, webhook_secret
+       FROM accounts WHERE sip_realm = ?`,
+    [realm],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const url = r.registration_hook_url as string | null;
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+  return {
+    accountSid: String(r.account_sid),
+    active: Number(r.is_active) === 1,
+    hook: url ? {
+      url,
+      method: r.registration_hook_method === 'GET' ? 'GET' : 'POST',
+      username: text(r.registration_hook_username),
+      password: text(r.registration_hook_password),
+      secret: text(r.webhook_secret),
+    } : null,
+  };
+}

@@ -26,7 +26,10 @@ async function applyAll(conn: PoolConnection, log: Logger, list: readonly Migrat
     try {
       // DDL commits implicitly in MySQL, so each statement must be safe to re-run
       // (IF NOT EXISTS) should a crash land between two of them.
-      for (const sql of m.up) await conn.query(sql);
+      for (const step of m.up) {
+        if (typeof step === 'string') await conn.query(step);
+        else if ((await conn.query<RowDataPacket[]>(step.unless))[0].length === 0) await conn.query(step.sql);
+      }
       await conn.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [m.version, m.name]);
     } catch (err) {
       throw new MigrationError(`migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });

@@ -1,11 +1,11 @@
 // The admin API: thin routes over lib/privacy. Mounted only when ADMIN_TOKEN is set.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { BadInputError, errorKind, errorSummary, reportBug } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ExportFormat, PrivacyService } from '../privacy/service.js';
 import { DAY_MS } from '../time.js';
+import { bearerMatcher } from './bearer.js';
 import { readBody, sendError, sendJson } from './respond.js';
 import type { Route } from './server.js';
 
@@ -25,10 +25,7 @@ export function routeShape(method: string | undefined, pathname: string): string
 
 export function createAdminRoute(o: { token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number }): Route {
   const now = o.now ?? Date.now;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  const expected = digest(o.token);
-  // Comparing fixed-length digests keeps the comparison constant-time whatever the input's length.
-  const authorized = (h: string | undefined) => !!h && h.startsWith('Bearer ') && timingSafeEqual(digest(h.slice(7)), expected);
+  const authorized = bearerMatcher(o.token);
 
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/v1/')) return false;

@@ -3,6 +3,7 @@
 //   {p}bind:{bN}:{account}:{user}:{cid}  STRING  JSON Binding (holds the device IP); PX = granted expiry (<= 3600 s)
 //   {p}aor:{bN}:{account}:{user}         ZSET    cid -> expiry (ms); no IP; PEXPIREAT = latest expiry
 //   {p}bindings:{bN}                     ZSET    cid -> expiry (ms) of shard N's bindings; no IP; counts them cheaply
+//   {p}bindings:nat:{bN}                 ZSET    the same, for shard N's bindings of devices behind a NAT (nat.ts)
 //   {p}nc:{bN}:{nonce}                   STRING  highest nonce-count seen for the AOR's shard; PX = nonce lifetime
 //
 // {bN} is the hash tag of the AOR's shard (lib/shards.ts, BINDING_SHARDS of them): every key one REGISTER
@@ -21,12 +22,15 @@ import { batcherFor } from './batch.js';
 /** Fixed: a binding's keys are named by its shard; changing it is a key migration. */
 export const BINDING_SHARDS = 64;
 
-const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 4);
+const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 5);
+const LOCATE = luaScript(__dirname, 'locate.lua', 'sidecarLocate', 1);
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** store-bindings.lua */
     sidecarStoreBindings(...args: (string | number)[]): Result<[StoreStatus, ...string[]], Context>;
+    /** locate.lua */
+    sidecarLocate(aorKey: string, now: number, bindPrefix: string): Result<(string | null)[], Context>;
   }
 }
 
@@ -47,6 +51,8 @@ export interface Binding {
   /** Of the REGISTER that made it (RFC 3261 10.3 ordering). */
   callId: string;
   cseq: number;
+  /** A UDP device behind a NAT (nat.ts); absent in bindings written before it was recorded. */
+  behindNat?: boolean;
 }
 
 export interface CurrentBinding { contact: string; expiresAt: number }
@@ -70,8 +76,12 @@ export interface BindingStore {
     callId: string; cseq: number;
   }): Promise<StoreResult>;
   list(accountSid: string, user: string, now: number): Promise<Binding[]>;
+  /** The bindings of one AOR alive at `now`, most recently registered first; one round trip. */
+  locate(accountSid: string, user: string, now: number): Promise<Binding[]>;
   /** Bindings alive now, at a cost that does not grow with their number. */
   countActive(now: number): Promise<number>;
+  /** Of those, the bindings of devices behind a NAT. */
+  countBehindNat(now: number): Promise<number>;
   /** Every binding of an account (admin listing); scans only that account's keys. */
   listAccount(accountSid: string, now: number): Promise<Binding[]>;
   removeAccount(accountSid: string): Promise<number>;
@@ -100,10 +110,12 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
   // On a cluster the block key (the source's slot) cannot be read by the store script (the AOR's slot):
   // it is checked just before instead, one more round trip only there.
   const crossSlotBlock = redis instanceof Cluster;
+  const natKeys = shards.tags.map((t) => `${prefix}bindings:nat:${t}`);
+  const natOf = (acct: string, user: string) => `${prefix}bindings:nat:${tag(acct, user)}`;
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
-  defineScripts(redis, [STORE]);
+  defineScripts(redis, [STORE, LOCATE]);
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
   const run = (args: (string | number)[]) =>
@@ -121,6 +133,7 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       const t = tag(o.accountSid, o.user);
       const args: (string | number)[] = [
         aorKey(o.accountSid, o.user), indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aorKey(o.accountSid, o.user) : o.blockKey,
+        natOf(o.accountSid, o.user),
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
         o.callId, o.cseq,
       ];
@@ -129,7 +142,7 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       for (const c of o.changes) {
         const json = c.binding ? JSON.stringify(c.binding) : '';
         if (c.binding) written.set(json, c.binding.contact);
-        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json);
+        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json, c.binding?.behindNat ? '1' : '0');
       }
       const out = await run(args);
       const status = out[0];
@@ -145,8 +158,23 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       const cids = await redis.zrangebyscore(aorKey(acct, user), now, '+inf');
       return readAll(cids.map((c) => bindPrefix(acct, user) + c));
     },
+    async locate(acct, user, now) {
+      const vals = await batch<(string | null)[]>((p) => p.sidecarLocate(aorKey(acct, user), now, bindPrefix(acct, user)));
+      const live: Binding[] = [];
+      for (const v of vals) {
+        if (v === null) continue;
+        const b = JSON.parse(v) as Binding;
+        // The key outlives expiresAt by the moments between our clock and Redis's: never answer past it.
+        if (b.expiresAt > now) live.push(b);
+      }
+      return live.sort((a, b) => b.registeredAt - a.registeredAt);
+    },
     async countActive(now) {
       const counts = await Promise.all(indexKeys.map((k) => redis.zcount(k, now, '+inf')));
+      return counts.reduce((a, b) => a + b, 0);
+    },
+    async countBehindNat(now) {
+      const counts = await Promise.all(natKeys.map((k) => redis.zcount(k, now, '+inf')));
       return counts.reduce((a, b) => a + b, 0);
     },
     async listAccount(acct, now) {
@@ -169,14 +197,17 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       for (const k of aors) entry(k).keys.push(k);
       await Promise.all([...byTag].map(([t, e]) => {
         const multi = redis.multi();
-        if (e.cids.length) multi.zrem(`${prefix}bindings:${t}`, ...e.cids);
+        if (e.cids.length) multi.zrem(`${prefix}bindings:${t}`, ...e.cids).zrem(`${prefix}bindings:nat:${t}`, ...e.cids);
         multi.del(...e.keys);
         return multi.exec();
       }));
       return binds.length;
     },
     async prune(now) {
-      const removed = await Promise.all(indexKeys.map((k) => redis.zremrangebyscore(k, '-inf', now)));
+      const [removed] = await Promise.all([
+        Promise.all(indexKeys.map((k) => redis.zremrangebyscore(k, '-inf', now))),
+        Promise.all(natKeys.map((k) => redis.zremrangebyscore(k, '-inf', now))),
+      ]);
       return removed.reduce((a, b) => a + b, 0);
     },
     async migrateLegacy() {
@@ -191,19 +222,21 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
         if (!a || !u || !c || raw === null || pttl <= 0) continue;
         const acct = decodeURIComponent(a), user = decodeURIComponent(u);
         const expiry = Date.now() + pttl;
+        const behindNat = (await node.zscore(`${prefix}bindings:nat`, c)) !== null;
         // Atomic per binding: it is in the old place or the new one, never both or neither.
-        await node.multi()
+        const m = node.multi()
           .set(bindPrefix(acct, user) + c, raw, 'PX', pttl)
           .zadd(aorKey(acct, user), expiry, c)
-          .zadd(indexOf(acct, user), expiry, c)
-          .del(key).exec();
+          .zadd(indexOf(acct, user), expiry, c);
+        if (behindNat) m.zadd(natOf(acct, user), expiry, c);
+        await m.del(key).exec();
         aorExpiry.set(aorKey(acct, user), Math.max(expiry, aorExpiry.get(aorKey(acct, user)) ?? 0));
         moved++;
       }
       // The AOR lives as long as its last binding (the store script keeps it so from the next REGISTER on).
       for (const [aor, at] of aorExpiry) await node.pexpireat(aor, at);
       const oldAors = (await scanKeys(redis, `${prefix}aor:*`)).filter((k) => !k.slice(`${prefix}aor:`.length).startsWith('{'));
-      await node.del(`${prefix}bindings`, ...oldAors);
+      await node.del(`${prefix}bindings`, `${prefix}bindings:nat`, ...oldAors);
       return moved;
     },
     async *inspect() {

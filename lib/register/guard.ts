@@ -27,6 +27,8 @@ export interface AuthGuard {
   isBlocked(address: string): Promise<boolean>;
   /** Counts one failure, unless the source is blocked already ('blocked': not counted). */
   recordFailure(address: string): Promise<FailureOutcome>;
+  /** Refuses the source for `seconds` from now (a registration hook's blacklist), unless it is blocked already. */
+  block(address: string, seconds: number): Promise<FailureOutcome>;
   /**
    * The key that exists while `address` is blocked. The binding store checks it in the same script
    * that stores (bindings.ts), so an authenticated REGISTER costs one Redis round trip, not two.
@@ -52,6 +54,10 @@ export function createAuthGuard(redis: RedisClient, o: {
     async recordFailure(address) {
       const h = hash(address);
       return batch<FailureOutcome>((p) => p.sidecarAuthFail(`${o.prefix}authfail:{${h}}`, `${o.prefix}block:{${h}}`, o.windowSeconds, o.limit, o.blockSeconds));
+    },
+    async block(address, seconds) {
+      const started = await batch<'OK' | null>((p) => p.set(`${o.prefix}block:{${hash(address)}}`, '1', 'EX', seconds, 'NX'));
+      return started === 'OK' ? 'block_started' : 'blocked';
     },
     blockKey: (address) => `${o.prefix}block:{${hash(address)}}`,
   };

@@ -8,6 +8,7 @@ import type { Metrics, RegisterResult } from '../metrics.js';
 import type { Authenticator } from './authenticate.js';
 import type { Binding, BindingStore } from './bindings.js';
 import type { AuthGuard } from './guard.js';
+import { behindNat } from './nat.js';
 import { parseRegister, type InboundRequest, type RegisterRequest } from './parse.js';
 
 export interface OutboundResponse {
@@ -80,8 +81,13 @@ function createFlow(d: RegisterDeps, accepting: () => boolean) {
       };
       const isBlocked = () => d.guard.isBlocked(source);
 
-      const auth = await d.auth.authenticate(r, req.method, source, isBlocked);
+      const auth = await d.auth.authenticate(r, req.method, { address: source, port: Number(req.source_port), transport: String(req.protocol) }, isBlocked);
       if (auth.kind === 'blocked') return blocked();
+      if (auth.kind === 'hook_failed') {
+        // The customer's hook said neither yes nor no: the device should come back, not give up.
+        d.log.warn({ result: 'unavailable', reason: auth.reason, httpStatus: auth.httpStatus }, 'REGISTER answered 503: the registration hook gave no usable answer');
+        return reply('unavailable', 503, 'Service Unavailable', { 'Retry-After': RETRY_AFTER });
+      }
       if (auth.kind === 'invalid') {
         if (await isBlocked()) return blocked();
         d.log.info({ result: 'invalid', reason: auth.reason }, 'REGISTER rejected');
@@ -92,7 +98,7 @@ function createFlow(d: RegisterDeps, accepting: () => boolean) {
         return reply(auth.stale ? 'stale' : 'challenged', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, auth.stale, source)));
       }
       if (auth.kind === 'forbidden') {
-        const failure = await d.guard.recordFailure(source);
+        const failure = auth.blockSeconds ? await d.guard.block(source, auth.blockSeconds) : await d.guard.recordFailure(source);
         if (failure === 'blocked') return blocked();
         d.metrics.authFailures.inc();
         if (failure === 'block_started') d.metrics.sourcesBlocked.inc();
@@ -109,8 +115,11 @@ function createFlow(d: RegisterDeps, accepting: () => boolean) {
 
       const t = now();
       const changes = r.contacts.map((c) => {
-        const ttlMs = Math.min(c.expires, d.config.maxExpires) * 1000;
-        return { contact: c.uri, ttlMs, binding: ttlMs === 0 ? null : toBinding(c.uri, r, req, auth.accountSid, t, ttlMs) };
+        const nat = c.expires > 0 && behindNat(c.uri, source, String(req.protocol));
+        // A NAT pinhole lasts less than a registration: the device must refresh before it closes.
+        const natCap = nat && d.config.natExpires > 0 ? d.config.natExpires : Infinity;
+        const ttlMs = Math.min(c.expires, d.config.maxExpires, natCap, auth.maxExpires ?? Infinity) * 1000;
+        return { contact: c.uri, ttlMs, binding: ttlMs === 0 ? null : toBinding(c.uri, r, req, auth.accountSid, t, ttlMs, nat) };
       });
       const stored = await d.bindings.store({
         accountSid: auth.accountSid, user: r.user, nonce: auth.nonce, nc: auth.nc, nonceTtlMs: auth.nonceTtlMs,
@@ -147,7 +156,7 @@ function createFlow(d: RegisterDeps, accepting: () => boolean) {
   };
 }
 
-function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, accountSid: string, t: number, ttlMs: number): Binding {
+function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, accountSid: string, t: number, ttlMs: number, behindNat: boolean): Binding {
   return {
     contact,
     sourceAddress: req.source_address,
@@ -160,6 +169,7 @@ function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, acc
     expiresAt: t + ttlMs,
     callId: r.callId,
     cseq: r.cseq,
+    behindNat,
   };
 }
 

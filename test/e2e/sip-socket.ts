@@ -1,8 +1,12 @@
 // The test UA's transport over real sockets: SIP requests to a real drachtio-server over UDP or TCP on
-// loopback, each answered by its final response (matched on Call-ID and CSeq). Feeds test/helpers/ua.ts.
+// loopback, each answered by its final response (matched on Call-ID and CSeq), and requests the server
+// sends to the device (an INVITE to a registered phone), answered by `answer`. Feeds test/helpers/ua.ts.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import net from 'node:net';
-import { parseSipResponse, splitSipMessage, findHeader, type SipResponse } from '../peer/sip.js';
+import { parseSipResponse, requestMethod, splitSipMessage, findHeader, type SipParts, type SipResponse } from '../peer/sip.js';
+
+/** A request the server sent to this device. */
+export interface InboundSipRequest { method: string; uri: string; parts: SipParts; raw: string }
 
 export interface SipSocket {
   /** The local address and port every request leaves from (what the server sees as the source). */
@@ -15,6 +19,12 @@ export interface SipSocket {
   sendRaw(data: string | Buffer): void;
   /** Every response received so far, provisional ones too. */
   readonly received: SipResponse[];
+  /** Every request the server sent here so far. */
+  readonly requests: InboundSipRequest[];
+  /** How this device answers requests from the server: the raw responses to send back (none by default). */
+  answer(handler: (req: InboundSipRequest) => string[]): void;
+  /** Resolves with the first request (past or future) that `match` accepts; rejects after `timeoutMs` saying what it waited for. */
+  waitForRequest(match: (req: InboundSipRequest) => boolean, what: string, timeoutMs?: number): Promise<InboundSipRequest>;
   close(): Promise<void>;
 }
 
@@ -27,8 +37,27 @@ export async function openSipSocket(o: { serverPort: number; transport?: 'udp' |
   const address = o.address ?? '127.0.0.1';
   const transport = o.transport ?? 'udp';
   const received: SipResponse[] = [];
+  const requests: InboundSipRequest[] = [];
   const waiters: Waiter[] = [];
-  const onMessage = (text: string) => {
+  const requestWaiters: { match: (r: InboundSipRequest) => boolean; resolve(r: InboundSipRequest): void }[] = [];
+  let answer: (req: InboundSipRequest) => string[] = () => [];
+  const onMessage = (text: string, reply: (data: string) => void) => {
+    if (!text.startsWith('SIP/2.0')) {
+      let req: InboundSipRequest;
+      try {
+        const parts = splitSipMessage(text);
+        req = { method: requestMethod(parts), uri: parts.startLine.split(/\s+/)[1] ?? '', parts, raw: text };
+      } catch {
+        return; // noise
+      }
+      requests.push(req);
+      for (const w of requestWaiters.filter((x) => x.match(req))) {
+        requestWaiters.splice(requestWaiters.indexOf(w), 1);
+        w.resolve(req);
+      }
+      for (const r of answer(req)) reply(r);
+      return;
+    }
     let res: SipResponse;
     try {
       res = parseSipResponse(text);
@@ -48,7 +77,7 @@ export async function openSipSocket(o: { serverPort: number; transport?: 'udp' |
   if (transport === 'udp') {
     const sock: UdpSocket = createSocket('udp4');
     await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(0, address, () => resolve()); });
-    sock.on('message', (m) => onMessage(m.toString('utf8')));
+    sock.on('message', (m, rinfo) => onMessage(m.toString('utf8'), (data) => sock.send(Buffer.from(data), rinfo.port, rinfo.address)));
     port = sock.address().port;
     write = (data) => sock.send(typeof data === 'string' ? Buffer.from(data) : data, o.serverPort, '127.0.0.1');
     close = () => new Promise((r) => sock.close(() => r()));
@@ -64,7 +93,7 @@ export async function openSipSocket(o: { serverPort: number; transport?: 'udp' |
         if (end < 0) return;
         const length = Number(/^content-length:\s*(\d+)/im.exec(buf.slice(0, end))?.[1] ?? 0);
         if (buf.length < end + 4 + length) return;
-        onMessage(buf.slice(0, end + 4 + length));
+        onMessage(buf.slice(0, end + 4 + length), (data) => sock.write(data));
         buf = buf.slice(end + 4 + length);
       }
     });
@@ -75,7 +104,21 @@ export async function openSipSocket(o: { serverPort: number; transport?: 'udp' |
   }
 
   return {
-    address, port, transport, received,
+    address, port, transport, received, requests,
+    answer(handler) { answer = handler; },
+    waitForRequest(match, what, timeoutMs = 5000) {
+      const seen = requests.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = requestWaiters.indexOf(w);
+          if (i >= 0) requestWaiters.splice(i, 1);
+          reject(new Error(`no ${what} reached ${transport} ${address}:${port} within ${timeoutMs} ms (requests seen: ${requests.map((r) => r.method).join(', ') || 'none'})`));
+        }, timeoutMs);
+        const w = { match, resolve: (r: InboundSipRequest) => { clearTimeout(timer); resolve(r); } };
+        requestWaiters.push(w);
+      });
+    },
     request(raw, timeoutMs = 5000) {
       const parts = splitSipMessage(raw);
       const key = keyOf(findHeader(parts, 'Call-ID'), findHeader(parts, 'CSeq'));

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { freeSipPort } from '../helpers/ports.js';
 
 export const SCENARIOS = join(__dirname, 'scenarios');
@@ -14,9 +14,14 @@ export interface SippRun {
   messages: string;
   errors: string;
   stdout: string;
+  /** With `stats`: sipp's statistics (-trace_stat, one `;`-separated row a second, then the final one). */
+  stats: string;
+  /** With `stats`: every response time sipp measured (-trace_rtt): `Date_ms;response_time_ms;rtd_no`. */
+  rtt: string;
 }
 
 export interface SippOptions {
+  /** A file in SCENARIOS, or a path of its own. */
   scenario: string;
   /** host:port of the SIP server (a UAC), or null for a UAS that waits. */
   target: string | null;
@@ -33,6 +38,10 @@ export interface SippOptions {
   /** The address sipp sends from (default 127.0.0.1; any 127.x.y.z is a distinct source to the server). */
   localIp?: string;
   timeoutSeconds?: number;
+  /** Default true: -trace_msg. Off for load, where writing every message would cost sipp more than sending it. */
+  traceMessages?: boolean;
+  /** Statistics and response times in SippRun (a benchmark's figures, by sipp's own clock). */
+  stats?: boolean;
   extra?: string[];
 }
 
@@ -43,12 +52,14 @@ export interface Sipp {
   done: Promise<SippRun>;
   /** SIGUSR1 (sipp's own "quit after calls in progress"), then SIGKILL. */
   stop(graceMs?: number): Promise<SippRun>;
+  /** With `stats`: the statistics sipp has written so far (a row a second), for a caller watching a run. */
+  statsSoFar(): Promise<string>;
 }
 
 export async function startSipp(o: SippOptions): Promise<Sipp> {
   const dir = await mkdtemp(join(tmpdir(), 'sipp-'));
   const port = o.port ?? await freeSipPort();
-  let scenario = await readFile(join(SCENARIOS, o.scenario), 'utf8');
+  let scenario = await readFile(resolve(SCENARIOS, o.scenario), 'utf8');
   for (const [k, v] of Object.entries(o.vars ?? {})) scenario = scenario.replaceAll(`{{${k}}}`, String(v));
   if (/\{\{\w+\}\}/.test(scenario)) throw new Error(`${o.scenario}: ${/\{\{\w+\}\}/.exec(scenario)![0]} has no value in vars`);
   await writeFile(join(dir, 'scenario.xml'), scenario);
@@ -56,8 +67,10 @@ export async function startSipp(o: SippOptions): Promise<Sipp> {
     '-sf', join(dir, 'scenario.xml'), '-i', o.localIp ?? '127.0.0.1', '-p', String(port),
     '-t', o.transport === 'tcp' ? 't1' : 'u1',
     '-m', String(o.calls ?? 1), '-r', String(o.rate ?? 10),
-    '-trace_msg', '-message_file', join(dir, 'messages.log'),
+    ...(o.traceMessages === false ? [] : ['-trace_msg', '-message_file', join(dir, 'messages.log')]),
     '-trace_err', '-error_file', join(dir, 'errors.log'),
+    // the response-time file has no name option: it is <scenario>_<pid>_rtt.csv in sipp's working directory
+    ...(o.stats ? ['-trace_stat', '-stf', join(dir, 'stats.csv'), '-fd', '1', '-trace_rtt', '-rtt_freq', '1'] : []),
     '-nostdin', '-timeout', `${o.timeoutSeconds ?? 30}s`, '-timeout_error',
     ...(o.extra ?? []),
   ];
@@ -67,14 +80,17 @@ export async function startSipp(o: SippOptions): Promise<Sipp> {
   }
   for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, String(v));
   if (o.target) args.unshift(o.target);
-  const child: ChildProcess = spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout!.on('data', (b: Buffer) => { stdout = (stdout + b.toString()).slice(-20_000); });
   child.stderr!.on('data', (b: Buffer) => { stdout = (stdout + b.toString()).slice(-20_000); });
   const done = new Promise<SippRun>((resolve) => {
     child.once('exit', async (code) => {
       const read = (f: string) => readFile(join(dir, f), 'utf8').catch(() => '');
-      const run = { code, messages: await read('messages.log'), errors: await read('errors.log'), stdout };
+      const run = {
+        code, messages: await read('messages.log'), errors: await read('errors.log'), stdout,
+        stats: await read('stats.csv'), rtt: await read(`scenario_${child.pid}_rtt.csv`),
+      };
       await rm(dir, { recursive: true, force: true });
       resolve(run);
     });
@@ -82,6 +98,7 @@ export async function startSipp(o: SippOptions): Promise<Sipp> {
   return {
     port, done,
     get pid() { return child.pid; },
+    statsSoFar: () => readFile(join(dir, 'stats.csv'), 'utf8').catch(() => ''),
     async stop(graceMs = 2000) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGUSR1');

@@ -172,20 +172,20 @@ export async function startPrometheus(o: { target: string; ruleFiles?: string[];
 
 // ---------------------------------------------------------------- PromQL in ops/
 
-/** Every target expression of every panel of the dashboard (rows' nested panels too). */
-export async function dashboardExprs(): Promise<{ panel: string; expr: string }[]> {
+/** Every panel of the dashboard, rows' nested panels too. */
+export async function dashboardPanels(): Promise<Panel[]> {
   const dash = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: Panel[] };
-  const out: { panel: string; expr: string }[] = [];
-  const walk = (panels: Panel[]) => {
-    for (const p of panels) {
-      for (const t of p.targets ?? []) if (t.expr !== undefined) out.push({ panel: p.title, expr: t.expr });
-      walk(p.panels ?? []);
-    }
-  };
+  const out: Panel[] = [];
+  const walk = (panels: Panel[]) => { for (const p of panels) { out.push(p); walk(p.panels ?? []); } };
   walk(dash.panels);
   return out;
 }
-interface Panel { title: string; targets?: { expr?: string }[]; panels?: Panel[] }
+
+/** Every target expression of every panel of the dashboard. */
+export async function dashboardExprs(): Promise<{ panel: string; expr: string }[]> {
+  return (await dashboardPanels()).flatMap((p) => (p.targets ?? []).flatMap((t) => (t.expr === undefined ? [] : [{ panel: p.title, expr: t.expr }])));
+}
+interface Panel { id?: number; title: string; targets?: { expr?: string }[]; panels?: Panel[] }
 
 /**
  * Grafana variables, replaced by what makes the expression valid PromQL that selects

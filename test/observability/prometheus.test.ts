@@ -7,7 +7,7 @@ import { eventually, freshStores, provision, startDaemon, type Daemon, type Stor
 import { Device } from '../helpers/ua.js';
 import { createMetrics } from '../../lib/metrics.js';
 import {
-  ALERTS, ALERTS_TEST, alertSignals, dashboardExprs, run, startPrometheus, substituteGrafanaVariables, type Prometheus,
+  ALERTS, ALERTS_TEST, alertSignals, dashboardExprs, dashboardPanels, run, startPrometheus, substituteGrafanaVariables, type Prometheus,
 } from './prom.js';
 
 const DOMAIN = 'prom.example.com';
@@ -50,6 +50,9 @@ t.test('dashboard: a panel for every metric family', async (t) => {
   }
   t.ok(exprs.some((e) => e.includes('sip_sidecar_process_resident_memory_bytes')), 'process memory is on the dashboard');
   t.ok(exprs.some((e) => e.includes('sip_sidecar_process_cpu_seconds_total')), 'process CPU is on the dashboard');
+  // Grafana keys panel state by id: two panels of one id overwrite each other's settings.
+  const ids = (await dashboardPanels()).map((p) => p.id);
+  t.same(ids.filter((id, i) => ids.indexOf(id) !== i), [], 'every panel id is unique');
 });
 
 t.test('a real Prometheus scraping the daemon runs every dashboard and alert expression', async (t) => {

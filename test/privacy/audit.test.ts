@@ -246,6 +246,14 @@ t.test('ip_outside_binding: an address anywhere but a binding, a leg in flight, 
   await stores.pool.query('UPDATE accounts SET name = ? WHERE account_sid = ?', [acct!.name, acme]);
   await expectClean(t, 'restored');
 
+  // The customer's registration hook may be named by its server's address: not an end user's.
+  await stores.pool.query('UPDATE accounts SET registration_hook_url = ? WHERE account_sid = ?', [`http://${PLANTED_IP}:8080/auth`, acme]);
+  await expectClean(t, 'an address in registration_hook_url is the customer\'s server');
+  await stores.pool.query('UPDATE accounts SET registration_hook_username = ? WHERE account_sid = ?', [PLANTED_IP, acme]);
+  await expectOnly(t, 'ip_outside_binding', 1, /^mysql accounts row \d+$/, 'in any other column of accounts');
+  await stores.pool.query('UPDATE accounts SET registration_hook_url = NULL, registration_hook_username = NULL WHERE account_sid = ?', [acme]);
+  await expectClean(t, 'restored');
+
   const row = await firstCdr(acme);
   await stores.pool.query('UPDATE cdrs SET from_user = ? WHERE cdr_id = ?', [PLANTED_IP, row.cdr_id]);
   await expectOnly(t, 'ip_outside_binding', 1, new RegExp(`^mysql cdrs cdr_id=${row.cdr_id}$`), 'in a CDR column other than remote_host');

@@ -3,7 +3,8 @@
 // full batch is waiting. At-least-once (a crash between INSERT and LTRIM re-inserts the batch) and the
 // unique key (sip_callid, attempted_at) make it exactly one row. While MySQL is down rows stay in
 // the spool, which survives restarts; they are written when it answers again.
-import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { insertCdrs } from '../db/cdrs.js';
 import { LOCKS, withNamedLock } from '../db/locks.js';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../log.js';
@@ -40,8 +41,6 @@ export interface WriterDeps {
   owner: string;
 }
 
-const INSERT = `INSERT IGNORE INTO cdrs (${CDR_COLUMNS.join(', ')}) VALUES ?`;
-
 /** Errors that belong to one row's data, not to the connection or the server's state. */
 const isDataError = (err: unknown) => /^(22|23)/.test(String((err as { sqlState?: unknown }).sqlState ?? ''));
 
@@ -57,9 +56,9 @@ export function createWriter(d: WriterDeps): Writer {
   const insert = async (conn: PoolConnection, values: SqlValue[][]): Promise<{ written: number; refused: number }> => {
     const end = metrics.cdrBatchDuration.startTimer();
     try {
-      const [res] = await conn.query<ResultSetHeader>(INSERT, [values]);
+      const written = await insertCdrs(conn, CDR_COLUMNS, values);
       end();
-      return { written: res.affectedRows, refused: 0 };
+      return { written, refused: 0 };
     } catch (err) {
       if (!isDataError(err)) throw err;
     }
@@ -68,8 +67,7 @@ export function createWriter(d: WriterDeps): Writer {
     let refused = 0;
     for (const v of values) {
       try {
-        const [res] = await conn.query<ResultSetHeader>(INSERT, [[v]]);
-        written += res.affectedRows;
+        written += await insertCdrs(conn, CDR_COLUMNS, [v]);
       } catch (err) {
         if (!isDataError(err)) throw err;
         refused++;

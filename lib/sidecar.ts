@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { createCallState } from './calls/correlate.js';
-import { createAccountResolver } from './calls/accounts.js';
+import { createAccountResolver } from './calls/account-resolver.js';
 import { createCallRecorder } from './calls/recorder.js';
 import { createSpool } from './calls/spool.js';
 import type { Pool } from './db/pool.js';

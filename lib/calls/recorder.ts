@@ -1,7 +1,7 @@
 // The call-event flow: drachtio-server cdr:* events → taken in, held while Redis is away (intake.ts) →
 // normalise (event.ts) → correlate per Call-ID in Redis (correlate.ts) → on the stop that ends a leg
 // (outcome.ts), or when the orphan sweep finds its end was never reported (orphans.ts): account and
-// opt-out (accounts.ts, finish.ts) → Redis spool → batch writer (writer.ts) → `cdrs`, whose
+// opt-out (account-resolver.ts, finish.ts) → Redis spool → batch writer (writer.ts) → `cdrs`, whose
 // day partitions lib/db/cdr-partitions.ts keeps ahead.
 //
 // The flow has its own Redis connection (lib/redis.ts `cdr`); its stores stay inside this module.
@@ -13,7 +13,7 @@ import type { SrfInstance } from '../drachtio.js';
 import type { Hasher, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { settlesWithin } from '../timeout.js';
-import { createAccountResolver } from './accounts.js';
+import { createAccountResolver } from './account-resolver.js';
 import { createCallState } from './correlate.js';
 import type { CdrEvent } from './event.js';
 import { createLegFinisher, createStopHandler } from './finish.js';

@@ -9,7 +9,7 @@ import { LOCKS, withNamedLock } from '../db/locks.js';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { AccountResolver } from './accounts.js';
+import type { AccountResolver } from './account-resolver.js';
 import { CDR_COLUMNS, parseSpoolRow, toSqlValues, type SqlValue } from './row.js';
 import { ERASED, type Spool } from './spool.js';
 

@@ -9,6 +9,7 @@ import type { PipelinedRedis } from '../redis.js';
 import { errorKind, reportBug } from '../errors.js';
 import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log.js';
+import { createOutage } from '../outage.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
 import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
 
@@ -35,15 +36,15 @@ export function createEventIntake(d: {
   now: () => number;
 }): EventIntake {
   const { conn, metrics, log, now } = d;
-  let connError = false;
-  conn.on('error', (err: Error) => {
-    if (!connError) log.warn({ err: err.message }, 'CDR Redis connection lost; events are held in memory until it returns');
-    connError = true;
+  const outage = createOutage(log, {
+    lost: 'CDR Redis connection lost; events are held in memory until it returns',
+    restored: 'CDR Redis connection back; held events are applied in order', level: 'warn',
   });
+  conn.on('error', (err: Error) => outage.fail(err));
   // Events waiting for the connection to come back; each learns whether to try again (false: shutdown).
   const waiters = new Set<(again: boolean) => void>();
   const wake = (again: boolean) => { for (const w of waiters) w(again); waiters.clear(); };
-  conn.on('ready', () => { connError = false; wake(true); });
+  conn.on('ready', () => { outage.recover(); wake(true); });
 
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
   // Events received but not yet applied; `lost` once counted as lost (at most once per event).

@@ -8,6 +8,7 @@ import { insertCdrs } from '../db/cdrs.js';
 import { LOCKS, withNamedLock } from '../db/locks.js';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../log.js';
+import { createOutage } from '../outage.js';
 import type { Metrics } from '../metrics.js';
 import type { AccountResolver } from './account-resolver.js';
 import { CDR_COLUMNS, parseSpoolRow, toSqlValues, type SqlValue } from './row.js';
@@ -51,7 +52,9 @@ export function createWriter(d: WriterDeps): Writer {
   let again = false;
   let spooledSincePass = 0;
   let closed = false;
-  let failing = false;
+  const outage = createOutage(log, {
+    lost: 'cannot write CDRs to MySQL; rows stay in the Redis spool and are retried', restored: 'CDR writes to MySQL resumed',
+  });
 
   const insert = async (conn: PoolConnection, values: SqlValue[][]): Promise<{ written: number; refused: number }> => {
     const end = metrics.cdrBatchDuration.startTimer();
@@ -133,17 +136,12 @@ export function createWriter(d: WriterDeps): Writer {
         if (r.value !== 'more') return done(r.value);
       }
     } catch (err) {
-      if (!failing) {
-        failing = true;
-        const depth = await spool.depth().catch(() => null);
-        log.error({ err: (err as Error).message, spooled: depth }, 'cannot write CDRs to MySQL; rows stay in the Redis spool and are retried');
-      }
+      if (!outage.down) outage.fail(err, { spooled: await spool.depth().catch(() => null) });
       return 'failed';
     }
   };
   const done = (r: PassResult): PassResult => {
-    if (failing) log.info('CDR writes to MySQL resumed');
-    failing = false;
+    outage.recover();
     spool.depth().then((n) => metrics.cdrSpoolDepth.set(n), () => undefined);
     return r;
   };

@@ -112,7 +112,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     retention: () => (health.isUp('mysql') ? lifecycle.measure() : Promise.resolve()),
   }, log);
   const routes: Route[] = [];
-  if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, service: lifecycle.service, log, metrics, now }));
+  if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, deadlineMs: config.privacy.adminRequestTimeoutMs, service: lifecycle.service, log, metrics, now }));
   const http = createHttpServer({ health, metrics, log, beforeScrape: gauges.refresh, routes });
   watchRedis(redis.main, health);
 

@@ -70,6 +70,8 @@ export interface Config {
     readonly auditIntervalSeconds: number;
     /** null: the admin API is off. */
     readonly adminToken: string | null;
+    /** An admin request the stores have not answered by then is answered 503. */
+    readonly adminRequestTimeoutMs: number;
   };
   readonly shutdownTimeoutMs: number;
 }
@@ -170,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
       retentionIntervalSeconds: r.int('RETENTION_INTERVAL_SECONDS', 3600, { min: 10, max: 86_400 }),
       auditIntervalSeconds: r.int('AUDIT_INTERVAL_SECONDS', 3600, { min: 0, max: 7 * 86_400 }),
       adminToken: adminToken === '' ? null : adminToken,
+      adminRequestTimeoutMs: r.int('ADMIN_REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 600_000 }),
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
   };

@@ -6,6 +6,7 @@ import type { Socket, Server } from 'node:net';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/index.js';
 import type { Logger } from './log.js';
+import { createOutage } from './outage.js';
 
 export type SrfInstance = InstanceType<typeof Srf>;
 
@@ -31,22 +32,24 @@ export function connectInbound(
   srf: SrfInstance, target: { host: string; port: number; server: number }, config: Config['drachtio'], log: Logger, onState: (up: boolean) => void,
 ) {
   const where = `${target.host}:${target.port}`;
-  let lost = false;
+  const fields = { drachtio: where, server: target.server };
+  const outage = createOutage(log, {
+    lost: `drachtio-server at ${where} (DRACHTIO_SERVERS or DRACHTIO_HOST/DRACHTIO_PORT) unreachable; reconnecting`,
+    restored: 'connected to drachtio-server', level: 'warn', fields,
+  });
   srf.on('connect', (err: Error | null, hostport: string, version?: string) => {
     if (err) {
       onState(false);
-      log.error({ drachtio: where, server: target.server }, `drachtio-server at ${where} refused authentication; check DRACHTIO_SECRET`);
+      log.error(fields, `drachtio-server at ${where} refused authentication; check DRACHTIO_SECRET`);
       return;
     }
-    lost = false;
     onState(true);
-    log.info({ drachtio: where, server: target.server, sip: hostport, version }, 'connected to drachtio-server');
+    // One line per connection: the first, or the end of an outage.
+    if (!outage.recover({ sip: hostport, version })) log.info({ ...fields, sip: hostport, version }, 'connected to drachtio-server');
   });
   const gone = (why: string) => {
     onState(false);
-    if (lost) return;
-    lost = true;
-    log.warn({ drachtio: where, server: target.server, err: why }, `drachtio-server at ${where} (DRACHTIO_SERVERS or DRACHTIO_HOST/DRACHTIO_PORT) unreachable; reconnecting`);
+    outage.fail(why);
   };
   srf.on('error', (err: Error) => gone(err.message));
   (srf as unknown as { on(e: 'close', fn: () => void): void }).on('close', () => gone('connection closed'));

@@ -42,6 +42,13 @@ export class StoreUnavailableError extends SidecarError {
   }
 }
 
+/** The stores did not answer a request within its deadline (a server that accepted the work and went silent). */
+export class DeadlineError extends SidecarError {
+  constructor(what: string, ms: number) {
+    super('unavailable', 'ERR_DEADLINE', `${what} got no answer from the stores within ${ms} ms`);
+  }
+}
+
 /** A request a client sent is wrong; `status` is the 4xx that says so. */
 export class BadInputError extends SidecarError {
   readonly status: number;

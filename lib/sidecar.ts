@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { createCallState } from './calls/correlate.js';
-import { createAccountResolver } from './calls/accounts.js';
+import { createAccountResolver } from './calls/account-resolver.js';
 import { createCallRecorder } from './calls/recorder.js';
 import { createSpool } from './calls/spool.js';
 import type { Pool } from './db/pool.js';
@@ -133,7 +133,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     service: createLocationService({ bindings, accountOf: async (domain) => (await lookupRealms.find(domain))?.accountSid ?? null, now }),
   })];
   // After the location route: the admin route claims every other /v1/ path.
-  if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, service: lifecycle.service, log, metrics, now }));
+  if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, deadlineMs: config.privacy.adminRequestTimeoutMs, service: lifecycle.service, log, metrics, now }));
   const http = createHttpServer({ health, metrics, log, beforeScrape: gauges.refresh, routes });
   watchRedis(redis.main, health);
 

@@ -6,7 +6,7 @@
 import { errorKind, StoreUnavailableError } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
-import type { AccountResolver, ResolvedAccount } from './accounts.js';
+import type { AccountResolver, ResolvedAccount } from './account-resolver.js';
 import type { CallState, LegState } from './correlate.js';
 import { DIALOG_ENDING_REASONS, type CdrEvent } from './event.js';
 import { endsLeg, stopEnd, type LegEnd } from './outcome.js';

@@ -1,7 +1,7 @@
 // A finished leg as one `cdrs` row: built from the leg's state and its stop event, carried through
 // the Redis spool as JSON, and turned into SQL values by the writer. Holds allow-listed fields only.
 import mysql from 'mysql2/promise';
-import type { ResolutionInputs } from './accounts.js';
+import type { ResolutionInputs } from './account-resolver.js';
 import type { LegRole, LegState } from './correlate.js';
 import { DIALOG_ENDING_REASONS } from './event.js';
 import type { LegEnd } from './outcome.js';

@@ -3,12 +3,14 @@
 // full batch is waiting. At-least-once (a crash between INSERT and LTRIM re-inserts the batch) and the
 // unique key (sip_callid, attempted_at) make it exactly one row. While MySQL is down rows stay in
 // the spool, which survives restarts; they are written when it answers again.
-import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { insertCdrs } from '../db/cdrs.js';
 import { LOCKS, withNamedLock } from '../db/locks.js';
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../log.js';
+import { createOutage } from '../outage.js';
 import type { Metrics } from '../metrics.js';
-import type { AccountResolver } from './accounts.js';
+import type { AccountResolver } from './account-resolver.js';
 import { CDR_COLUMNS, parseSpoolRow, toSqlValues, type SqlValue } from './row.js';
 import { ERASED, type Spool, type SpoolShard } from './spool.js';
 
@@ -40,8 +42,6 @@ export interface WriterDeps {
   owner: string;
 }
 
-const INSERT = `INSERT IGNORE INTO cdrs (${CDR_COLUMNS.join(', ')}) VALUES ?`;
-
 /** Errors that belong to one row's data, not to the connection or the server's state. */
 const isDataError = (err: unknown) => /^(22|23)/.test(String((err as { sqlState?: unknown }).sqlState ?? ''));
 
@@ -52,14 +52,16 @@ export function createWriter(d: WriterDeps): Writer {
   let again = false;
   let spooledSincePass = 0;
   let closed = false;
-  let failing = false;
+  const outage = createOutage(log, {
+    lost: 'cannot write CDRs to MySQL; rows stay in the Redis spool and are retried', restored: 'CDR writes to MySQL resumed',
+  });
 
   const insert = async (conn: PoolConnection, values: SqlValue[][]): Promise<{ written: number; refused: number }> => {
     const end = metrics.cdrBatchDuration.startTimer();
     try {
-      const [res] = await conn.query<ResultSetHeader>(INSERT, [values]);
+      const written = await insertCdrs(conn, CDR_COLUMNS, values);
       end();
-      return { written: res.affectedRows, refused: 0 };
+      return { written, refused: 0 };
     } catch (err) {
       if (!isDataError(err)) throw err;
     }
@@ -68,8 +70,7 @@ export function createWriter(d: WriterDeps): Writer {
     let refused = 0;
     for (const v of values) {
       try {
-        const [res] = await conn.query<ResultSetHeader>(INSERT, [[v]]);
-        written += res.affectedRows;
+        written += await insertCdrs(conn, CDR_COLUMNS, [v]);
       } catch (err) {
         if (!isDataError(err)) throw err;
         refused++;
@@ -148,17 +149,12 @@ export function createWriter(d: WriterDeps): Writer {
       }
       return done(RANK.find((r) => results.includes(r)) ?? 'empty');
     } catch (err) {
-      if (!failing) {
-        failing = true;
-        const depth = await spool.depth().catch(() => null);
-        log.error({ err: (err as Error).message, spooled: depth }, 'cannot write CDRs to MySQL; rows stay in the Redis spool and are retried');
-      }
+      if (!outage.down) outage.fail(err, { spooled: await spool.depth().catch(() => null) });
       return 'failed';
     }
   };
   const done = (r: PassResult): PassResult => {
-    if (failing) log.info('CDR writes to MySQL resumed');
-    failing = false;
+    outage.recover();
     spool.depth().then((n) => metrics.cdrSpoolDepth.set(n), () => undefined);
     return r;
   };

@@ -1,5 +1,5 @@
 // Every statement on `cdrs` but its DDL (cdr-partitions.ts): the writer's insert, the export's
-// cursor, the erasures' and the retention purge's deletes, the oldest-row gauge.
+// cursor, the erasures' and the retention purge's deletes, the oldest-row gauge, the audit's reads.
 import type { Readable } from 'node:stream';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Db } from './db.js';
@@ -45,4 +45,36 @@ export function streamCdrsOf(pool: Pool, columns: readonly string[], accountSid:
     `SELECT ${columns.join(', ')} FROM cdrs WHERE account_sid = ? AND attempted_at >= ? AND attempted_at < ? ORDER BY attempted_at, cdr_id`,
     [accountSid, since, until],
   ).stream({ highWaterMark: 500 });
+}
+
+/** Up to `limit` ids of rows where one of `columns` matches the regular expression `pattern`. */
+export async function cdrIdsMatching(db: Db, columns: readonly string[], pattern: string, limit: number): Promise<number[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT cdr_id FROM cdrs WHERE ${columns.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT ${limit}`, columns.map(() => pattern));
+  return rows.map((r) => Number(r.cdr_id));
+}
+
+/** Up to `limit` rows whose caller or callee looks like it may hold an IP address (a coarse SQL filter). */
+export async function cdrsWithAddressLikeUsers(db: Db, limit: number): Promise<{ cdrId: number; fromUser: string | null; toUser: string | null }[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT cdr_id, from_user, to_user FROM cdrs WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT ${limit}`);
+  return rows.map((r) => ({ cdrId: Number(r.cdr_id), fromUser: r.from_user as string | null, toUser: r.to_user as string | null }));
+}
+
+/** How many rows were attempted before `cutoff`, and the lowest id among them. */
+export async function countCdrsBefore(db: Db, cutoff: Date): Promise<{ n: number; sample: number | null }> {
+  const [[row]] = await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM cdrs WHERE attempted_at < ?', [cutoff]);
+  return { n: Number(row!.n), sample: row!.sample === null ? null : Number(row!.sample) };
+}
+
+/**
+ * Up to `limit` ids of an account's rows that ended after `from` and, when `to` is set, before it
+ * (and were attempted before it), lowest first.
+ */
+export async function cdrIdsEndedBetween(db: Db, accountSid: string, from: Date, to: Date | null, limit: number): Promise<number[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT cdr_id FROM cdrs WHERE account_sid = ? AND terminated_at > ?${to === null ? '' : ' AND terminated_at < ? AND attempted_at < ?'}
+      ORDER BY cdr_id LIMIT ${limit}`,
+    [accountSid, from, ...(to === null ? [] : [to, to])]);
+  return rows.map((r) => Number(r.cdr_id));
 }

@@ -1,11 +1,12 @@
 // The admin API: thin routes over lib/privacy. Mounted only when ADMIN_TOKEN is set.
 import type http from 'node:http';
-import { BadInputError, errorKind, errorSummary, reportBug } from '../errors.js';
+import { BadInputError, DeadlineError, errorKind, errorSummary, reportBug, reportFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ExportFormat, PrivacyService } from '../privacy/service.js';
 import { DAY_MS } from '../time.js';
 import { bearerMatcher } from './bearer.js';
+import { withTimeout } from '../timeout.js';
 import { readBody, sendError, sendJson } from './respond.js';
 import type { Route } from './server.js';
 
@@ -23,7 +24,11 @@ export function routeShape(method: string | undefined, pathname: string): string
   return `${method ?? '?'} ${m ? `/v1/accounts/:sid${m[2] ? `/${m[2]}` : ''}` : '(no route)'}`;
 }
 
-export function createAdminRoute(o: { token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number }): Route {
+export function createAdminRoute(o: {
+  token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number;
+  /** ADMIN_REQUEST_TIMEOUT_MS: a request still waiting on a store by then is answered 503. */
+  deadlineMs: number;
+}): Route {
   const now = o.now ?? Date.now;
   const authorized = bearerMatcher(o.token);
 
@@ -43,7 +48,7 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
     const [, sid, what] = m as unknown as [string, string, string | undefined];
     try {
       if (!SID.test(sid)) throw new BadRequest('account_sid must be a UUID');
-      await dispatch(req, res, url, sid.toLowerCase(), what ?? 'account');
+      await withinDeadline(dispatch(req, res, url, sid.toLowerCase(), what ?? 'account'), res, route);
     } catch (err) {
       const kind = errorKind(err);
       if (res.headersSent) {
@@ -54,7 +59,9 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
       } else if (kind === 'bad_input') {
         sendError(res, err instanceof BadInputError ? err.status : 400, 'bad_request', (err as Error).message);
       } else if (kind === 'unavailable') {
-        o.log.warn({ route, err: errorSummary(err) }, 'admin request answered 503: store unavailable');
+        o.log.warn({ route, err: errorSummary(err) }, err instanceof DeadlineError
+          ? 'admin request answered 503: no answer from the stores within ADMIN_REQUEST_TIMEOUT_MS'
+          : 'admin request answered 503: store unavailable');
         sendError(res, 503, 'unavailable', 'a store is unavailable; nothing was changed that a retry would not finish', { 'retry-after': '5' });
       } else {
         reportBug(o, 'admin', err, 'admin request failed', { route });
@@ -63,6 +70,26 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
     }
     return true;
   };
+
+  /**
+   * Waits for the request's work at most deadlineMs. A MySQL that accepted the connection and then went
+   * silent never fails a query, so without this the request would wait for ever. An export already
+   * streaming is not cut: a large one may rightly take longer. Past the deadline the work goes on (a
+   * promise cannot be cancelled) and its late answer is dropped (respond.ts); how it ended is logged.
+   */
+  async function withinDeadline(work: Promise<void>, res: http.ServerResponse, route: string): Promise<void> {
+    try {
+      await withTimeout(work, o.deadlineMs, () => new DeadlineError(route, o.deadlineMs));
+    } catch (err) {
+      if (!(err instanceof DeadlineError)) throw err;
+      if (res.headersSent) return work;
+      work.then(
+        () => o.log.info({ route }, 'admin request finished after its deadline; it was answered 503'),
+        (late: unknown) => reportFailure(o, 'admin', late, 'admin request failed after its deadline; it was answered 503', { route }),
+      );
+      throw err;
+    }
+  }
 
   async function dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, sid: string, what: string) {
     const route = `${req.method} ${what}`;
@@ -73,6 +100,7 @@ export function createAdminRoute(o: { token: string; service: PrivacyService; lo
       return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed here`, { allow: allowed[what]!.join(', ') });
     }
     if (!(await o.service.accountExists(sid))) return sendError(res, 404, 'account_not_found', 'no account with that account_sid');
+    if (res.headersSent) return; // answered 503 at its deadline meanwhile
     const s = o.service;
     switch (route) {
       case 'GET cdrs': {

@@ -1,6 +1,8 @@
 import type http from 'node:http';
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  // Work that outlived its request's deadline finishes after the 503: its answer has no one to go to.
+  if (res.headersSent) return;
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 

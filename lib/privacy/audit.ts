@@ -7,12 +7,14 @@
 //                       break, for over OPT_OUT_GRACE_MS (the opt-out applies to legs by the moment they end)
 //   sip_body_stored     SDP or a SIP message anywhere in Redis or MySQL
 // Findings name where, never what: a key family and a hash, or a table and a row id.
-import type { RedisClient } from '../redis.js';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
+import { cdrIdsEndedBetween, cdrIdsMatching, cdrsWithAddressLikeUsers, countCdrsBefore } from '../db/cdrs.js';
+import { optOutHistory } from '../db/erasure-audit.js';
+import { allRows, baseTables } from '../db/tables.js';
 import type { Hasher } from '../log.js';
 import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
-import { scanKeys } from '../redis.js';
+import { scanKeys, type RedisClient } from '../redis.js';
 import { DAY_MS } from '../time.js';
 
 /** A CDR may land this long after an opt-out: the resolution cache's worst case (issue: within 5 s). */
@@ -76,12 +78,10 @@ export async function runAudit(d: AuditDeps): Promise<AuditReport> {
 }
 
 async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, where: string, n?: number) => void) {
-  const [tables] = await d.pool.query<RowDataPacket[]>(
-    `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`);
-  for (const { t } of tables as { t: string }[]) {
+  const tables = await baseTables(d.pool);
+  for (const t of tables) {
     if (t === 'cdrs') continue;
-    const [rows] = await d.pool.query<RowDataPacket[]>(`SELECT * FROM \`${t}\``);
-    rows.forEach((row, i) => {
+    (await allRows(d.pool, t)).forEach((row, i) => {
       const text = Object.values(row).filter((v) => typeof v === 'string').join('\n');
       // A registration hook's URL may name the customer's server by address: theirs, not an end user's.
       const ipText = t === 'accounts' ? Object.entries(row).filter(([k, v]) => k !== 'registration_hook_url' && typeof v === 'string').map(([, v]) => v).join('\n') : text;
@@ -89,36 +89,29 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
       if (hasSipBody(text)) breach('sip_body_stored', `mysql ${t} row ${i + 1}`);
     });
   }
-  if (!(tables as { t: string }[]).some((r) => r.t === 'cdrs')) return;
+  if (!tables.includes('cdrs')) return;
 
   const textCols = ['sip_callid', 'from_user', 'to_user', 'remote_host', 'user_agent', 'termination_reason'];
-  const [bodies] = await d.pool.query<RowDataPacket[]>(
-    `SELECT cdr_id FROM cdrs WHERE ${textCols.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT 1000`, textCols.map(() => SQL_SIP_BODY));
-  for (const r of bodies) breach('sip_body_stored', `mysql cdrs cdr_id=${r.cdr_id}`);
-  const [ips] = await d.pool.query<RowDataPacket[]>(
-    `SELECT cdr_id, from_user, to_user, sip_callid FROM cdrs WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
-  for (const r of ips) if (hasIp(`${r.from_user ?? ''}\n${r.to_user ?? ''}`)) breach('ip_outside_binding', `mysql cdrs cdr_id=${r.cdr_id}`);
+  for (const id of await cdrIdsMatching(d.pool, textCols, SQL_SIP_BODY, 1000)) breach('sip_body_stored', `mysql cdrs cdr_id=${id}`);
+  for (const r of await cdrsWithAddressLikeUsers(d.pool, 1000)) {
+    if (hasIp(`${r.fromUser ?? ''}\n${r.toUser ?? ''}`)) breach('ip_outside_binding', `mysql cdrs cdr_id=${r.cdrId}`);
+  }
 
   const cutoff = new Date(now - d.retentionDays * DAY_MS);
-  const [[old]] = await d.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM cdrs WHERE attempted_at < ?', [cutoff]);
-  if (Number(old!.n) > 0) breach('cdr_past_retention', `mysql cdrs ${old!.n} rows, e.g. cdr_id=${old!.sample}`, Number(old!.n));
+  const old = await countCdrsBefore(d.pool, cutoff);
+  if (old.n > 0) breach('cdr_past_retention', `mysql cdrs ${old.n} rows, e.g. cdr_id=${old.sample}`, old.n);
 
-  if (!(tables as { t: string }[]).some((r) => r.t === 'cdr_opt_out_history')) return;
+  if (!tables.includes('cdr_opt_out_history')) return;
   // Each opt-out covers the legs ending more than OPT_OUT_GRACE_MS after it and before the next
   // opt-in. The windows are worked out here from the (short) history of the accounts that ever opted
   // out, then looked up with bound parameters: no join between cdrs and tables of another collation
   // (cdrs is utf8mb4_unicode_ci, the other tables utf8mb4_general_ci), and the cdrs index serves it.
-  const [history] = await d.pool.query<RowDataPacket[]>(
-    `SELECT account_sid, disable_cdrs, changed_at FROM cdr_opt_out_history
-      WHERE account_sid IN (SELECT account_sid FROM cdr_opt_out_history WHERE disable_cdrs = 1)
-      ORDER BY account_sid, changed_at, id`);
   const windows: { accountSid: string; from: number; to: number | null }[] = [];
   let open: { accountSid: string; from: number } | null = null;
-  for (const h of history) {
-    const accountSid = String(h.account_sid);
-    const at = (h.changed_at as Date).getTime();
-    if (open && open.accountSid !== accountSid) { windows.push({ ...open, to: null }); open = null; }
-    if (Number(h.disable_cdrs) === 1) open ??= { accountSid, from: at };
+  for (const h of await optOutHistory(d.pool)) {
+    const at = h.changedAt.getTime();
+    if (open && open.accountSid !== h.accountSid) { windows.push({ ...open, to: null }); open = null; }
+    if (h.disableCdrs) open ??= { accountSid: h.accountSid, from: at };
     else if (open) { windows.push({ ...open, to: at }); open = null; }
   }
   if (open) windows.push({ ...open, to: null });
@@ -127,12 +120,9 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
     const from = w.from + OPT_OUT_GRACE_MS;
     // A window closed before the retention cut-off can only hold rows cdr_past_retention reports.
     if ((w.to !== null && w.to <= from) || (w.to !== null && w.to <= cutoff.getTime()) || found >= 1000) continue;
-    const [rows] = await d.pool.query<RowDataPacket[]>(
-      `SELECT cdr_id FROM cdrs WHERE account_sid = ? AND terminated_at > ?${w.to === null ? '' : ' AND terminated_at < ? AND attempted_at < ?'}
-        ORDER BY cdr_id LIMIT ${1000 - found}`,
-      [w.accountSid, new Date(from), ...(w.to === null ? [] : [new Date(w.to), new Date(w.to)])]);
-    for (const r of rows) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${r.cdr_id}`);
-    found += rows.length;
+    const ids = await cdrIdsEndedBetween(d.pool, w.accountSid, new Date(from), w.to === null ? null : new Date(w.to), 1000 - found);
+    for (const id of ids) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${id}`);
+    found += ids.length;
   }
 }
 

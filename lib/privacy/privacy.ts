@@ -5,7 +5,7 @@
 // table under the CDR write lock (see eraseCdrRows).
 import type { Writable } from 'node:stream';
 import type { Pool } from 'mysql2/promise';
-import { numberVariants } from '../calls/accounts.js';
+import { numberVariants } from '../calls/account-resolver.js';
 import { resolutionInputs } from '../calls/row.js';
 import { accountExists, deleteAccount, makeInert, setDisableCdrs } from '../db/accounts.js';
 import { deleteCdrsOf } from '../db/cdrs.js';

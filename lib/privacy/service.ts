@@ -1,6 +1,6 @@
 // What the admin API can ask of the stores. Each erasure answers with what it removed.
 import type { Writable } from 'node:stream';
-import type { AccountResolver } from '../calls/accounts.js';
+import type { AccountResolver } from '../calls/account-resolver.js';
 import type { CallState } from '../calls/correlate.js';
 import type { Spool } from '../calls/spool.js';
 import type { BindingStore } from '../register/bindings.js';

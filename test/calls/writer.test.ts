@@ -1,7 +1,7 @@
 // The spool writer over the real Redis and MariaDB: multi-row batches, exactly one row per leg,
 // one writer at a time, safe trims, rows resolved late, and rows kept while MySQL is down.
 import t from 'tap';
-import { createAccountResolver } from '../../lib/calls/accounts.js';
+import { createAccountResolver } from '../../lib/calls/account-resolver.js';
 import type { SpoolRow } from '../../lib/calls/row.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { createWriter } from '../../lib/calls/writer.js';

@@ -1,6 +1,6 @@
 // The built daemon (`node dist/app.js`, configured by its environment only) beside a real drachtio-server.
 import { runApp, type AppProcess } from '../helpers/app-process.js';
-import { poll, REDIS_URL, type Stores } from '../helpers/harness.js';
+import { daemonEnv, poll, type Stores } from '../helpers/harness.js';
 import { SECRET, type DrachtioServer } from './drachtio-server.js';
 
 export interface E2eDaemon {
@@ -18,18 +18,9 @@ export interface E2eDaemon {
 export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | DrachtioServer[] | null, env: Record<string, string> = {}): Promise<E2eDaemon> {
   const servers = drachtio === null ? [] : Array.isArray(drachtio) ? drachtio : [drachtio];
   const app = runApp({
-    ...(servers.length > 1
-      ? { DRACHTIO_SERVERS: servers.map((s) => `127.0.0.1:${s.adminPort}`).join(',') }
-      : { DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(servers[0]?.adminPort ?? 1) }),
+    ...daemonEnv(stores, servers.map((s) => s.adminPort)),
     DRACHTIO_SECRET: SECRET,
-    DRACHTIO_RETRY_MAX_DELAY_MS: '200',
-    REDIS_URL,
-    REDIS_KEY_PREFIX: stores.prefix,
-    MYSQL_URL: stores.mysqlUrl,
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
     NONCE_SECRET: 'e2e-nonce-secret',
-    SHUTDOWN_TIMEOUT_MS: '5000',
     ...env,
   });
   const port = await app.httpPort();

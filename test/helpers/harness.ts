@@ -115,25 +115,36 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** With several peers, the daemon connects to each (DRACHTIO_SERVERS). */
-export async function startDaemon(stores: Stores, peer: DrachtioPeer | DrachtioPeer[] | null, o: { env?: Env; now?: () => number; listen?: boolean; waitConnected?: boolean } = {}): Promise<Daemon> {
-  const peers = peer === null ? [] : Array.isArray(peer) ? peer : [peer];
-  const config = loadConfig({
-    ...(peers.length > 1
-      ? { DRACHTIO_SERVERS: peers.map((p) => `127.0.0.1:${p.port}`).join(',') }
-      : { DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(peers[0]?.port ?? 1) }),
+/**
+ * The environment of a daemon over `stores`, connecting to the drachtio-servers (real or the peer)
+ * whose admin ports are `drachtioPorts`: with several, to each (DRACHTIO_SERVERS).
+ */
+export function daemonEnv(stores: Stores, drachtioPorts: number[]): Env {
+  return {
+    ...(drachtioPorts.length > 1
+      ? { DRACHTIO_SERVERS: drachtioPorts.map((p) => `127.0.0.1:${p}`).join(',') }
+      : { DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(drachtioPorts[0] ?? 1) }),
     DRACHTIO_RETRY_MAX_DELAY_MS: '200',
     REDIS_URL,
-    // A test that names its own REDIS_URL (a proxy it cuts, a private server) gets that one server.
-    ...(o.env?.REDIS_URL ? {} : stores.redisEnv),
+    ...stores.redisEnv,
     REDIS_KEY_PREFIX: stores.prefix,
     MYSQL_URL: stores.mysqlUrl,
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: '0',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+  };
+}
+
+/** With several peers, the daemon connects to each (DRACHTIO_SERVERS). */
+export async function startDaemon(stores: Stores, peer: DrachtioPeer | DrachtioPeer[] | null, o: { env?: Env; now?: () => number; listen?: boolean; waitConnected?: boolean } = {}): Promise<Daemon> {
+  const peers = peer === null ? [] : Array.isArray(peer) ? peer : [peer];
+  const config = loadConfig({
+    ...daemonEnv(stores, peers.map((p) => p.port)),
     LOG_LEVEL: 'info',
     NONCE_SECRET: 'test-nonce-secret',
-    SHUTDOWN_TIMEOUT_MS: '5000',
     ...(o.listen ? { DRACHTIO_LISTEN_PORT: '0', DRACHTIO_LISTEN_HOST: '127.0.0.1' } : {}),
+    // A test that names its own REDIS_URL (a proxy it cuts, a private server) gets that one server.
+    ...(o.env?.REDIS_URL ? { REDIS_SENTINELS: undefined, REDIS_CLUSTER_NODES: undefined } : {}),
     ...o.env,
   });
   const rawLogs: string[] = [];

@@ -1,5 +1,5 @@
-// The admin API when a store is away (real TCP proxies in front of the shared Redis and MariaDB,
-// cut and restored): every request is answered — 503 with a JSON error and Retry-After, or 200 where
+// The admin API when a store is away or silent (real TCP proxies in front of the shared Redis and MariaDB,
+// cut, holding replies, restored): every request is answered — 503 with a JSON error and Retry-After, or 200 where
 // the store it needs is up — and no MySQL lock is left held while Redis is waited on. And a path
 // that matches no route never reaches a log line.
 import t, { type Test } from 'tap';
@@ -8,8 +8,11 @@ import { LOCKS, scopedLockName } from '../../lib/db/locks.js';
 import { eventually, freshStores, provision, startDaemon, type Daemon, type Stores } from '../helpers/harness.js';
 import { startCutProxy, type CutProxy } from '../helpers/tcp-proxy.js';
 import { insertCdrRow } from './helpers.js';
+import { metric } from '../calls/helpers.js';
 
 const TOKEN = 'admin-token-0123456789abcdef';
+/** Well above the Redis command timeout, so the outage tests below are answered by the outage, not the deadline. */
+const DEADLINE_MS = 3000;
 let stores: Stores;
 let redisProxy: CutProxy;
 let mysqlProxy: CutProxy;
@@ -22,7 +25,10 @@ t.before(async () => {
   mysqlProxy = await startCutProxy(3306);
   d = await startDaemon(stores, null, {
     waitConnected: false,
-    env: { ADMIN_TOKEN: TOKEN, REDIS_URL: redisProxy.redisUrl(), MYSQL_URL: mysqlProxy.mysqlUrl(stores.database), REDIS_COMMAND_TIMEOUT_MS: '300' },
+    env: {
+      ADMIN_TOKEN: TOKEN, REDIS_URL: redisProxy.redisUrl(), MYSQL_URL: mysqlProxy.mysqlUrl(stores.database), REDIS_COMMAND_TIMEOUT_MS: '300',
+      ADMIN_REQUEST_TIMEOUT_MS: String(DEADLINE_MS),
+    },
   });
   acct = await provision(stores.pool, { realm: 'faults.example.com', numbers: ['15550004444'] });
   await insertCdrRow(stores.pool, acct);
@@ -78,6 +84,22 @@ t.test('Redis away: every admin request answered 503 (the export, MySQL only, 20
   }
   redisProxy.restore();
   await eventually(async () => (await call('DELETE', 'registrations')).status === 200, 10_000, 100, 'DELETE …/registrations answered 200 once Redis is back');
+});
+
+t.test('MySQL stalled (connections accepted, queries never answered): every admin request answered 503 at its deadline', async (t) => {
+  const refusedBefore = mysqlProxy.refused;
+  const answered503 = await metric(d.metrics.adminRequests, { status: '503' });
+  // Every request's first query carries the account's id: from then on its connection gets no reply.
+  mysqlProxy.holdRepliesAfter(acct);
+  t.teardown(() => { mysqlProxy.cut(); mysqlProxy.restore(); }); // drops the held connections
+  const results = await Promise.all(ENDPOINTS.map(async ([method, what, body]) => [`${method} …/${what}`, await call(method, what, body)] as const));
+  for (const [label, r] of results) expect503(t, label, r);
+  t.equal(mysqlProxy.refused, refusedBefore, 'no connection was refused: MySQL was silent, not down');
+  t.equal(await metric(d.metrics.adminRequests, { status: '503' }), answered503 + ENDPOINTS.length, 'each counted as a 503');
+  const lines = d.logs.filter((l) => String(l.msg).startsWith('admin request answered 503: no answer from the stores'));
+  t.equal(lines.length, ENDPOINTS.length, 'each logged as a missed deadline');
+  t.match(lines[0], { level: 'warn', err: { code: 'ERR_DEADLINE' } }, 'at warn, with the coded error');
+  t.notOk(d.rawLogs.some((l) => l.includes(acct)), 'no account id in any log line');
 });
 
 t.test('MySQL away: every admin request answered 503', async (t) => {

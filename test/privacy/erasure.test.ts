@@ -1,7 +1,7 @@
 // Erasure against the stores directly (no writer running): rows spooled while MySQL was
 // unreachable carry no account yet, and must still be found and erased with their account.
 import t from 'tap';
-import { createAccountResolver } from '../../lib/calls/accounts.js';
+import { createAccountResolver } from '../../lib/calls/account-resolver.js';
 import { createCallState } from '../../lib/calls/correlate.js';
 import type { SpoolRow } from '../../lib/calls/row.js';
 import { createSpool } from '../../lib/calls/spool.js';

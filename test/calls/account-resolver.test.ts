@@ -1,6 +1,6 @@
 // Account resolution order and the opt-out cache, over the real MariaDB.
 import t from 'tap';
-import { createAccountResolver } from '../../lib/calls/accounts.js';
+import { createAccountResolver } from '../../lib/calls/account-resolver.js';
 import { migrate } from '../../lib/db/migrate.js';
 import { createPool, ensureDatabase } from '../../lib/db/pool.js';
 import { createLogger } from '../../lib/log.js';
@@ -11,7 +11,7 @@ let stores: Stores;
 const sid = { a: '', b: '', c: '' };
 
 t.before(async () => {
-  stores = await freshStores('calls_accounts');
+  stores = await freshStores('calls_account_resolver');
   await ensureDatabase({ url: stores.mysqlUrl, database: stores.database });
   await migrate(stores.pool, silent);
   sid.a = await provision(stores.pool, { realm: 'a.example', numbers: ['+15550001'] });

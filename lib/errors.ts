@@ -28,6 +28,15 @@ export class StoreUnavailableError extends SidecarError {
   }
 }
 
+/** A request a client sent is wrong; `status` is the 4xx that says so. */
+export class BadInputError extends SidecarError {
+  readonly status: number;
+  constructor(message: string, o: { status?: number; code?: string } = {}) {
+    super(o.code ?? 'bad_request', message);
+    this.status = o.status ?? 400;
+  }
+}
+
 /** A schema migration failed; the daemon must not serve on a half-migrated schema. */
 export class MigrationError extends SidecarError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -8,13 +8,13 @@ export const REGISTER_RESULTS = [
 export type RegisterResult = (typeof REGISTER_RESULTS)[number];
 
 export const CDR_EVENT_TYPES = ['attempt', 'start', 'stop'] as const;
-export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt', 'spool_full', 'redis_unavailable'] as const;
+export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt', 'spool_full', 'redis_unavailable', 'restricted'] as const;
 export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
-export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
+export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account', 'restriction'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
-export const ADMIN_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
+export const ADMIN_STATUSES = ['200', '201', '400', '401', '403', '404', '405', '409', '429', '500', '501', '503'] as const;
 export const AUDIT_CHECKS = [
-  'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored',
+  'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored', 'cdr_restricted_number',
 ] as const;
 export type AuditCheck = (typeof AUDIT_CHECKS)[number];
 export const DEPENDENCIES = ['drachtio', 'redis', 'mysql'] as const;
@@ -86,6 +86,21 @@ export function createMetrics(version: string) {
       name: `${p}admin_requests_total`, help: 'Admin API requests answered, by HTTP status',
       labelNames: ['status'] as const, registers: [registry],
     }),
+    adminSourcesBlocked: new client.Counter({
+      name: `${p}admin_sources_blocked_total`, help: 'Times a client address was refused by the admin API after repeated authentication failures',
+      registers: [registry],
+    }),
+    accessLogDropped: new client.Counter({
+      name: `${p}admin_access_log_dropped_total`, help: 'Admin access log entries lost because MySQL could not take them in time',
+      registers: [registry],
+    }),
+    cdrsHeld: new client.Gauge({
+      name: `${p}cdrs_held`, help: 'CDR rows past retention kept because a legal hold covers them (cdrs_held)', registers: [registry],
+    }),
+    tlsReloads: new client.Counter({
+      name: `${p}tls_reloads_total`, help: 'Reloads of the HTTPS certificate and key (SIGHUP), by result',
+      labelNames: ['result'] as const, registers: [registry],
+    }),
     auditBreaches: new client.Gauge({
       name: `${p}audit_breaches`, help: 'Breaches of the privacy promises found by the last audit, by check',
       labelNames: ['check'] as const, registers: [registry],
@@ -106,6 +121,7 @@ export function createMetrics(version: string) {
   for (const k of ERASURE_KINDS) m.adminErasures.inc({ kind: k }, 0);
   for (const s of ADMIN_STATUSES) m.adminRequests.inc({ status: s }, 0);
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
+  for (const r of ['ok', 'failed']) m.tlsReloads.inc({ result: r }, 0);
   m.buildInfo.set({ version }, 1);
   client.collectDefaultMetrics({ register: registry, prefix: p });
   // prom-client's default set includes three gauges named *_total, which Prometheus

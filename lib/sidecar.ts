@@ -8,7 +8,10 @@ import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js'
 import { ShutdownTimeoutError } from './errors.js';
 import { withTimeout } from './timeout.js';
 import { createHealth } from './health.js';
+import { createAccessLog } from './http/access-log.js';
+import { createAdminApi } from './http/admin-api.js';
 import { createHttpServer, type Route } from './http/server.js';
+import { isLoopback } from './http/tls.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createAuthenticator } from './register/authenticate.js';
@@ -19,6 +22,7 @@ import { createRegisterHandler } from './register/handler.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
 import { createLifecycle } from './privacy/lifecycle.js';
+import { createRestrictionList } from './privacy/restrictions.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
 import { randomBytes } from 'node:crypto';
 
@@ -38,6 +42,8 @@ export interface SidecarDeps {
 export interface Sidecar {
   start(): Promise<void>;
   close(): Promise<void>;
+  /** Reads the HTTPS certificate and key again (SIGHUP); false when they did not load. */
+  reloadTls(): Promise<boolean>;
   readonly httpPort: number;
   readonly listenPort: number | null;
 }
@@ -55,9 +61,12 @@ export function createSidecar(d: SidecarDeps): Sidecar {
 
   const bindings = createBindingStore(redis, config.redis.keyPrefix);
   const credentials = createCredentialStore(pool, config.register.credentialCacheMs, now);
-  const recorder = createCallRecorder({ config: config.cdr, prefix: config.redis.keyPrefix, redis, pool, metrics, log, hash, now });
+  const restrictionList = createRestrictionList({ pool, hashKey: config.privacy.hashKey, log });
+  const recorder = createCallRecorder({
+    config: config.cdr, prefix: config.redis.keyPrefix, redis, pool, metrics, log, hash, now, restrictions: restrictionList,
+  });
   const lifecycle = createLifecycle({
-    config, redis, pool, bindings, recorder, metrics, log, hash, now,
+    config, redis, pool, bindings, recorder, restrictionList, metrics, log, hash, now,
     onAccountChange: (sid) => {
       recorder.accounts.invalidate(sid);
       credentials.forget();
@@ -105,7 +114,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     if (health.isUp('mysql')) await lifecycle.measure();
   };
   const routes: Route[] = [];
-  const http = createHttpServer({ health, metrics, log, beforeScrape: refreshGauges, routes });
+  const accessLog = config.admin.tokens.length ? createAccessLog({ pool, log, metrics }) : null;
+  const adminRoute = accessLog && createAdminApi({
+    config: config.admin, redis, prefix: config.redis.keyPrefix, guardSecret: nonceSecret, pool,
+    service: lifecycle.service, holds: lifecycle.holds, restrictions: lifecycle.restrictions, accessLog, hash, log, metrics, now,
+  });
+  const http = createHttpServer({
+    health, metrics, log, beforeScrape: refreshGauges, routes, tls: config.http.tls, metricsToken: config.http.metricsToken,
+  });
   redis.on('ready', () => health.set('redis', true));
   redis.on('close', () => health.set('redis', false));
   redis.on('end', () => health.set('redis', false));
@@ -132,7 +148,10 @@ export function createSidecar(d: SidecarDeps): Sidecar {
 
     async start() {
       httpPort = await http.listen(config.http.host, config.http.port);
-      log.info({ port: httpPort }, 'HTTP server listening (/healthz, /readyz, /metrics)');
+      log.info({ port: httpPort, tls: http.tls }, `HTTP server listening (${http.tls ? 'HTTPS; ' : ''}/healthz, /readyz, /metrics)`);
+      if (!http.tls && config.admin.tokens.length && !isLoopback(config.http.host)) {
+        log.warn({ host: config.http.host }, 'the admin API is reachable beyond this machine over plain HTTP: its bearer tokens and the data it returns travel unencrypted; set HTTPS_CERT_FILE and HTTPS_KEY_FILE');
+      }
       await waitForRedis(redis, stopper);
       if (stopper.stopped) return;
       health.set('redis', redis.status === 'ready');
@@ -141,7 +160,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       health.set('mysql', true);
       await lifecycle.start();
       if (stopper.stopped) return;
-      if (lifecycle.route) routes.push(lifecycle.route);
+      if (adminRoute) routes.push(adminRoute);
       timers.push(setInterval(pingMysql, 5000).unref());
       timers.push(setInterval(() => {
         refreshGauges().catch((err: Error) => log.warn({ err: err.message }, 'binding index prune failed'));
@@ -165,6 +184,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       closing ??= shutdown();
       return closing;
     },
+
+    reloadTls: () => http.reloadTls(),
   };
 
   async function shutdown(): Promise<void> {
@@ -192,6 +213,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     await within('stop lifecycle timers', lifecycle.close());
     if (outbound) await within('close outbound listener', outbound.close());
     await within('close HTTP server', http.close());
+    // After the server: the last admin requests have their entries too.
+    if (accessLog) await within('write the admin access log', accessLog.close());
     // quit() waits for a reply a dead Redis will never send; disconnect() does not.
     if (redis.status === 'ready') await within('close Redis', redis.quit());
     else redis.disconnect();

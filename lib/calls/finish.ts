@@ -31,6 +31,8 @@ export interface StopDeps {
   log: Logger;
   hash: Hasher;
   onSpooled(): void;
+  /** An end user's objection: a leg from or to a restricted number is not recorded (lib/privacy/restrictions). */
+  restricted?: (fromUser: string | null, toUser: string | null) => boolean;
   waitMs?: readonly number[];
 }
 
@@ -46,6 +48,7 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
   let fullDropped = 0;
 
   const decide = async (state: LegState): Promise<Decision> => {
+    if (d.restricted?.(state.facts.fromUser, state.facts.toUser)) return { kind: 'skip', reason: 'restricted' };
     try {
       const account = await withTimeout(accounts.resolve(resolutionInputs(state)), RESOLVE_TIMEOUT_MS,
         () => new StoreUnavailableError('mysql', `account lookup took over ${RESOLVE_TIMEOUT_MS} ms`));
@@ -105,6 +108,7 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
         case 'dropped':
           if (decision.kind === 'skip') {
             if (decision.reason === 'unknown_account') log.info({ leg: leg(), direction: state.direction }, 'no account for call leg; no CDR');
+            else if (decision.reason === 'restricted') log.debug({ leg: leg() }, 'a restricted number is the caller or the callee; leg not recorded');
             else log.debug({ leg: leg(), account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
             return skip(decision.reason);
           }

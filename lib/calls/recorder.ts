@@ -19,7 +19,7 @@ import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
 import { createStopHandler } from './finish.js';
 import { ensurePartitions } from './partitions.js';
 import { createSpool, type Spool } from './spool.js';
-import { createWriter, type Writer } from './writer.js';
+import { createWriter, type Writer, type WriterDeps } from './writer.js';
 
 export interface CallRecorder {
   /** Subscribes to cdr:attempt/start/stop; must run before drachtio is connected. */
@@ -43,6 +43,8 @@ export interface CallRecorderDeps {
   log: Logger;
   hash: Hasher;
   now?: () => number;
+  /** Restricted numbers (lib/privacy/restrictions): checked when a leg ends and again by the writer. */
+  restrictions?: WriterDeps['restrictions'];
   /** Test seam: how long a stop waits for its leg's other events (finish.ts STOP_WAIT_MS). */
   stopWaitMs?: readonly number[];
 }
@@ -83,9 +85,10 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   const gaugeCalls = createCallState(d.redis, prefix, config.callStateTtlSeconds);
   const gaugeSpool = createSpool(d.redis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
-  const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID() });
+  const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID(), restrictions: d.restrictions });
   const onStop = createStopHandler({
     calls, spool, accounts, metrics, log, hash: d.hash, onSpooled: () => writer.noteSpooled(), waitMs: d.stopWaitMs,
+    restricted: d.restrictions && ((from, to) => d.restrictions!.restricted(from, to)),
   });
 
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });

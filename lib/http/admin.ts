@@ -1,115 +1,131 @@
-// The admin API: thin routes over lib/privacy. Mounted only when ADMIN_TOKEN is set.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The admin API's front: authentication (scoped tokens), route matching, the scope check, errors as
+// JSON, and one access-log entry per request. The routes themselves (admin-routes.ts) stay thin
+// calls into lib/privacy. Mounted only when an admin token is configured.
 import type http from 'node:http';
-import { StoreUnavailableError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { AdminScope } from '../../config/index.js';
+import { BadInputError, StoreUnavailableError } from '../errors.js';
+import type { Hasher, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ExportFormat, PrivacyService } from '../privacy/service.js';
-import { readBody, sendError, sendJson } from './respond.js';
+import { bareNumber } from '../privacy/holds.js';
+import type { AccessLog } from './access-log.js';
+import { missingScopes, type AdminAuth } from './auth.js';
+import { sendError } from './respond.js';
 import type { Route } from './server.js';
 
-const SID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NUMBER = /^[A-Za-z0-9+*#._-]{1,64}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-const MAX_RANGE_DAYS = 31;
-const PATH = /^\/v1\/accounts\/([^/]+)(?:\/(cdrs|registrations|cdr-opt-out))?\/?$/;
+export const SID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const NUMBER = /^[A-Za-z0-9+*#._-]{1,64}$/;
 
-class BadRequest extends Error {}
+/** What a route handler gets: the request, its path parameters, the token's name and a place for counts. */
+export interface AdminContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  actor: string;
+  /** Rows exported, erased, held…: recorded in the access log. */
+  counts: Record<string, number> | null;
+}
 
-export function createAdminRoute(o: { token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number }): Route {
+export interface AdminRouteDef {
+  method: 'GET' | 'PUT' | 'DELETE';
+  /** e.g. /v1/accounts/{sid}/cdrs — also what the access log records. */
+  path: string;
+  scopes(url: URL): readonly AdminScope[];
+  handle(c: AdminContext): Promise<void>;
+}
+
+// Path parameters are checked before any handler sees them.
+const PARAMS: Record<string, { re: RegExp; message: string; normalise?: (s: string) => string }> = {
+  sid: { re: SID, message: 'account_sid must be a UUID', normalise: (s) => s.toLowerCase() },
+  id: { re: SID, message: 'a legal hold id is a UUID', normalise: (s) => s.toLowerCase() },
+  number: { re: NUMBER, message: 'number must be 1-64 characters of A-Z a-z 0-9 + * # . _ -' },
+};
+
+interface Compiled { def: AdminRouteDef; re: RegExp; names: string[] }
+
+function compile(def: AdminRouteDef): Compiled {
+  const names: string[] = [];
+  const re = def.path.replace(/\{(\w+)\}/g, (_, name: string) => { names.push(name); return '([^/]+)'; });
+  return { def, re: new RegExp(`^${re}/?$`), names };
+}
+
+export function createAdminRoute(o: {
+  auth: AdminAuth; routes: readonly AdminRouteDef[]; accessLog: AccessLog; hash: Hasher; log: Logger; metrics: Metrics; now?: () => number;
+}): Route {
   const now = o.now ?? Date.now;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  const expected = digest(o.token);
-  // Comparing fixed-length digests keeps the comparison constant-time whatever the input's length.
-  const authorized = (h: string | undefined) => !!h && h.startsWith('Bearer ') && timingSafeEqual(digest(h.slice(7)), expected);
+  const routes = o.routes.map(compile);
 
   return async (req, res, url) => {
     if (!url.pathname.startsWith('/v1/')) return false;
-    // Paths name accounts: logs get the route's shape only.
-    const path = url.pathname.replace(/\/accounts\/[^/]+/, '/accounts/:sid');
-    res.on('finish', () => {
-      o.metrics.adminRequests.inc({ status: String(res.statusCode) });
-      if (res.statusCode >= 400) o.log.info({ method: req.method, path, status: res.statusCode }, 'admin request refused');
+    const started = now();
+    const method = /^[A-Z]{1,8}$/.test(req.method ?? '') ? req.method! : 'OTHER';
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const entry = { route: '(no route)', actor: null as string | null, params: {} as Record<string, string>, counts: null as Record<string, number> | null };
+    res.once('close', () => {
+      const status = res.statusCode;
+      o.metrics.adminRequests.inc({ status: String(status) });
+      if (status >= 400) o.log.info({ method, route: entry.route, status }, 'admin request refused');
+      const number = entry.params.number ?? url.searchParams.get('number');
+      const holdId = entry.params.id ?? url.searchParams.get('hold');
+      o.accessLog.record({
+        at: new Date(started), tokenName: entry.actor, method, route: entry.route,
+        subjectHash: entry.params.sid ? o.hash(entry.params.sid) : null,
+        numberHash: number && NUMBER.test(number) ? o.hash(bareNumber(number)) : null,
+        holdId: holdId && SID.test(holdId) ? holdId.toLowerCase() : null,
+        status, counts: entry.counts, durationMs: Math.max(0, Math.round(now() - started)), clientHash: o.hash(`client:${client}`),
+      });
     });
-    if (!authorized(req.headers.authorization)) {
-      sendError(res, 401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required', { 'www-authenticate': 'Bearer' });
+
+    const auth = await o.auth.authenticate(req.headers.authorization, client);
+    if (!auth.ok) {
+      if (auth.status === 429) {
+        sendError(res, 429, 'too_many_failures', 'too many failed authentications from this address; try again later', { 'retry-after': '60' });
+      } else {
+        sendError(res, 401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required', { 'www-authenticate': 'Bearer' });
+      }
       return true;
     }
-    const m = PATH.exec(url.pathname);
-    if (!m) { sendError(res, 404, 'not_found', `no route for ${req.method} ${url.pathname}`); return true; }
-    const [, sid, what] = m as unknown as [string, string, string | undefined];
+    entry.actor = auth.token.name;
+
+    const matches = routes.map((r) => ({ r, m: r.re.exec(url.pathname) })).filter((x) => x.m !== null);
+    if (matches.length === 0) { sendError(res, 404, 'not_found', `no route for ${method} ${url.pathname}`); return true; }
+    const hit = matches.find((x) => x.r.def.method === method);
+    entry.route = matches[0]!.r.def.path;
+    if (!hit) {
+      const allow = matches.map((x) => x.r.def.method).join(', ');
+      sendError(res, 405, 'method_not_allowed', `${method} is not allowed here`, { allow });
+      return true;
+    }
+    const { def, names } = hit.r;
     try {
-      if (!SID.test(sid)) throw new BadRequest('account_sid must be a UUID');
-      await dispatch(req, res, url, sid.toLowerCase(), what ?? 'account');
+      const params: Record<string, string> = {};
+      names.forEach((name, i) => {
+        const raw = decodeURIComponent(hit.m![i + 1]!);
+        const p = PARAMS[name]!;
+        if (!p.re.test(raw)) throw new BadInputError(p.message);
+        params[name] = p.normalise ? p.normalise(raw) : raw;
+      });
+      entry.params = params;
+      const missing = missingScopes(auth.token.scopes, def.scopes(url));
+      if (missing.length) {
+        res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({
+          error: { code: 'forbidden', message: `the token "${auth.token.name}" lacks the scope "${missing[0]}" for ${def.method} ${def.path}`, scope: missing[0] },
+        }));
+        return true;
+      }
+      // Counts land on the entry as soon as a handler sets them: a stream cut short still has its own.
+      const c: AdminContext = {
+        req, res, url, params, actor: auth.token.name,
+        get counts() { return entry.counts; },
+        set counts(v) { entry.counts = v; },
+      };
+      await def.handle(c);
     } catch (err) {
-      if (err instanceof BadRequest) sendError(res, 400, 'bad_request', err.message);
+      if (err instanceof URIError) sendError(res, 400, 'bad_request', 'the path is not valid percent-encoding');
+      else if (err instanceof BadInputError && !res.headersSent) sendError(res, err.status, err.code, err.message);
       else if (err instanceof StoreUnavailableError && !res.headersSent) sendError(res, 503, 'unavailable', err.message, { 'retry-after': '5' });
       else throw err;
     }
     return true;
   };
-
-  async function dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, sid: string, what: string) {
-    const route = `${req.method} ${what}`;
-    const allowed: Record<string, string[]> = {
-      account: ['DELETE'], cdrs: ['GET', 'DELETE'], registrations: ['GET', 'DELETE'], 'cdr-opt-out': ['PUT'],
-    };
-    if (!allowed[what]!.includes(req.method ?? '')) {
-      return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed here`, { allow: allowed[what]!.join(', ') });
-    }
-    if (!(await o.service.accountExists(sid))) return sendError(res, 404, 'account_not_found', 'no account with that account_sid');
-    const s = o.service;
-    switch (route) {
-      case 'GET cdrs': {
-        const q = exportQuery(url);
-        res.writeHead(200, {
-          'content-type': q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
-          'content-disposition': `attachment; filename="cdrs-${sid}.${q.format === 'csv' ? 'csv' : 'ndjson'}"`,
-        });
-        return s.exportCdrs(sid, q, res);
-      }
-      case 'DELETE cdrs': {
-        const number = url.searchParams.get('number');
-        if (number !== null && !NUMBER.test(number)) throw new BadRequest('number must be 1-64 characters of A-Z a-z 0-9 + * # . _ -');
-        return sendJson(res, 200, { erased: await (number === null ? s.eraseCdrs(sid) : s.eraseCdrsOfNumber(sid, number)) });
-      }
-      case 'GET registrations':
-        return sendJson(res, 200, { registrations: await s.listRegistrations(sid) });
-      case 'DELETE registrations':
-        return sendJson(res, 200, { erased: await s.eraseRegistrations(sid) });
-      case 'PUT cdr-opt-out': {
-        const raw = await readBody(req, 1024);
-        if (raw === null) throw new BadRequest('body too large');
-        let body: unknown;
-        try { body = JSON.parse(raw); } catch { throw new BadRequest('body must be JSON: {"disable_cdrs": true|false}'); }
-        const keys = body && typeof body === 'object' ? Object.keys(body) : [];
-        const value = (body as { disable_cdrs?: unknown } | null)?.disable_cdrs;
-        if (typeof value !== 'boolean' || keys.length !== 1) throw new BadRequest('body must be {"disable_cdrs": true|false}');
-        await s.setOptOut(sid, value);
-        return sendJson(res, 200, { account_sid: sid, disable_cdrs: value });
-      }
-      case 'DELETE account':
-        return sendJson(res, 200, { erased: await s.closeAccount(sid) });
-    }
-  }
-
-  function exportQuery(url: URL): { since: Date; until: Date; format: ExportFormat } {
-    for (const k of url.searchParams.keys()) if (!['since', 'until', 'format'].includes(k)) throw new BadRequest(`unknown parameter "${k}"`);
-    const format = url.searchParams.get('format') ?? 'ndjson';
-    if (format !== 'ndjson' && format !== 'csv') throw new BadRequest('format must be ndjson or csv');
-    const until = date(url.searchParams.get('until'), 'until') ?? new Date(now());
-    const since = date(url.searchParams.get('since'), 'since') ?? new Date(until.getTime() - MAX_RANGE_DAYS * 86_400_000);
-    if (since >= until) throw new BadRequest('since must be before until');
-    if (until.getTime() - since.getTime() > MAX_RANGE_DAYS * 86_400_000) throw new BadRequest(`the range may not exceed ${MAX_RANGE_DAYS} days`);
-    return { since, until, format };
-  }
-}
-
-function date(v: string | null, name: string): Date | null {
-  if (v === null) return null;
-  // A bare date or a time without zone means UTC, as every timestamp the daemon stores.
-  const iso = /[zZ]|[+-]\d{2}:?\d{2}$/.test(v) || v.length === 10 ? v : `${v}Z`;
-  const d = new Date(iso.replace(' ', 'T'));
-  if (!DATE.test(v) || Number.isNaN(d.getTime())) throw new BadRequest(`${name} must be an ISO 8601 date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z`);
-  return d;
 }

@@ -1,6 +1,6 @@
 // Portability: an account's CDRs streamed as NDJSON or CSV, straight from a MySQL cursor
 // to the HTTP response with back-pressure, so memory stays flat for a million rows.
-import { Transform, type Writable } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'mysql2/promise';
 import type { ExportFormat } from './service.js';
@@ -26,27 +26,50 @@ export function csvField(v: string | number | boolean | null): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export async function exportCdrs(pool: Pool, accountSid: string, q: { since: Date; until: Date; format: ExportFormat }, out: Writable): Promise<number> {
+export interface ExportFilter {
+  accountSid: string;
+  /** null: no bound. */
+  since: Date | null;
+  until: Date | null;
+  /** null: every call; else those where one of these is the caller or the callee. */
+  numbers: readonly string[] | null;
+}
+
+function select(pool: Pool, table: 'cdrs' | 'cdrs_held', f: ExportFilter): Readable {
+  const where = ['account_sid = ?'];
+  const params: unknown[] = [f.accountSid];
+  if (f.since) { where.push('attempted_at >= ?'); params.push(f.since); }
+  if (f.until) { where.push('attempted_at < ?'); params.push(f.until); }
+  if (f.numbers) { where.push('(from_user IN (?) OR to_user IN (?))'); params.push(f.numbers, f.numbers); }
+  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
+  return pool.pool.query(`SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY attempted_at, cdr_id`, params)
+    .stream({ highWaterMark: 500 });
+}
+
+/**
+ * Streams the matching rows of cdrs_held (held past retention, so older than any row of cdrs),
+ * then of cdrs: one sequence in attempted_at order. `progress` hears the count after each row.
+ */
+export async function exportCdrs(pool: Pool, f: ExportFilter, format: ExportFormat, out: Writable, progress?: (rows: number) => void): Promise<number> {
   let n = 0;
   const encode = new Transform({
     writableObjectMode: true,
     transform(raw: Row, _enc, cb) {
       const row = Object.fromEntries(EXPORT_COLUMNS.map((c) => [c, c === 'answered' ? raw[c] === 1 || raw[c] === true : plain(raw[c])]));
-      const prefix = q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '';
+      const prefix = format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '';
       n++;
-      cb(null, prefix + (q.format === 'csv'
+      progress?.(n);
+      cb(null, prefix + (format === 'csv'
         ? `${EXPORT_COLUMNS.map((c) => csvField(row[c] as string | number | boolean | null)).join(',')}\r\n`
         : `${JSON.stringify(row)}\n`));
     },
     flush(cb) {
-      cb(null, q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
+      cb(null, format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
     },
   });
-  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
-  const rows = pool.pool.query(
-    `SELECT ${EXPORT_COLUMNS.join(', ')} FROM cdrs WHERE account_sid = ? AND attempted_at >= ? AND attempted_at < ? ORDER BY attempted_at, cdr_id`,
-    [accountSid, q.since, q.until],
-  ).stream({ highWaterMark: 500 });
-  await pipeline(rows, encode, out);
+  async function* rows() {
+    for (const table of ['cdrs_held', 'cdrs'] as const) yield* select(pool, table, f);
+  }
+  await pipeline(Readable.from(rows()), encode, out);
   return n;
 }

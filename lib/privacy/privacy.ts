@@ -2,11 +2,12 @@
 // or one end user's number), of registrations, the CDR opt-out, and account closure.
 // Each erasure answers with what it removed and leaves an audit record without personal data.
 import type { Writable } from 'node:stream';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { numberVariants, type AccountResolver } from '../calls/accounts.js';
 import type { CallState } from '../calls/correlate.js';
 import { resolutionInputs, type SpoolRow } from '../calls/row.js';
 import type { Spool } from '../calls/spool.js';
+import { eraseExceptHeld, type CdrMatch } from '../db/cdrs-held.js';
 import { LOCKS, withNamedLock } from '../db/locks.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
@@ -14,6 +15,7 @@ import type { ErasureKind, Metrics } from '../metrics.js';
 import type { BindingStore } from '../register/bindings.js';
 import type { AccountChanges } from './account-changes.js';
 import { exportCdrs } from './export.js';
+import { loadHoldSet } from './holds.js';
 import type { PrivacyService, RegistrationView } from './service.js';
 
 export interface PrivacyDeps {
@@ -31,42 +33,37 @@ export interface PrivacyDeps {
   now?: () => number;
 }
 
-const DELETE_BATCH = 5000;
-
 export function createPrivacyService(d: PrivacyDeps): PrivacyService {
   const now = d.now ?? Date.now;
 
-  const audit = async (kind: ErasureKind | 'opt_out', subject: string, counts: Record<string, number | boolean>) => {
-    await d.pool.execute('INSERT INTO erasure_audit (kind, subject_hash, counts) VALUES (?, ?, ?)', [kind, d.hash(subject), JSON.stringify(counts)]);
-    if (kind !== 'opt_out') d.metrics.adminErasures.inc({ kind });
-    d.log.info({ kind, subject: d.hash(subject), counts }, 'privacy request carried out');
+  const record = async (kind: ErasureKind | 'opt_out' | 'restriction_lifted', subjectHash: string, counts: Record<string, number | boolean>) => {
+    await d.pool.execute('INSERT INTO erasure_audit (kind, subject_hash, counts) VALUES (?, ?, ?)', [kind, subjectHash, JSON.stringify(counts)]);
+    if (kind !== 'opt_out' && kind !== 'restriction_lifted') d.metrics.adminErasures.inc({ kind });
+    d.log.info({ kind, subject: subjectHash, counts }, 'privacy request carried out');
   };
+  const audit = (kind: ErasureKind | 'opt_out', subject: string, counts: Record<string, number | boolean>) => record(kind, d.hash(subject), counts);
 
-  /** Deletes in small batches so no statement holds many row locks for long. */
-  const deleteAll = async (conn: PoolConnection, sql: string, params: unknown[]) => {
-    let total = 0;
-    for (;;) {
-      const [r] = await conn.query<ResultSetHeader>(`${sql} LIMIT ${DELETE_BATCH}`, params);
-      total += r.affectedRows;
-      if (r.affectedRows < DELETE_BATCH) return total;
-    }
-  };
-
-  /** Spool and table together, under the lock the CDR writer takes for each batch. */
-  const eraseCdrRows = async (accountSid: string, numbers: string[] | null) => {
-    // A row spooled while MySQL was unreachable names no account yet: resolve it as the
-    // writer would, or it would be written after its account's erasure.
-    const belongs = async (row: SpoolRow) => {
-      const sid = row.accountSid ?? (row.resolve ? (await d.accounts.resolve(row.resolve))?.accountSid : null);
-      if (sid !== accountSid) return false;
-      return numbers === null || numbers.includes(row.fromUser ?? '') || numbers.includes(row.toUser ?? '');
-    };
+  /**
+   * Spool and tables together, under the lock the CDR writer takes for each batch; rows a standing
+   * legal hold covers stay, and are counted as `held`.
+   */
+  const eraseCdrRows = async (match: CdrMatch) => {
     const r = await withNamedLock(d.pool, LOCKS.cdrWrite, 30, async (conn) => {
+      const held = await loadHoldSet(conn, new Date(now()));
+      // A row spooled while MySQL was unreachable names no account yet: resolve it as the
+      // writer would, or it would be written after its account's erasure.
+      const accountOf = async (row: SpoolRow) => row.accountSid ?? (row.resolve ? (await d.accounts.resolve(row.resolve))?.accountSid ?? null : null);
+      let heldSpooled = 0;
+      const belongs = async (row: SpoolRow) => {
+        if (match.numbers !== null && !match.numbers.includes(row.fromUser ?? '') && !match.numbers.includes(row.toUser ?? '')) return false;
+        const sid = match.accountSid === null && held.holds.length === 0 ? null : await accountOf(row);
+        if (match.accountSid !== null && sid !== match.accountSid) return false;
+        if (held.covers({ accountSid: sid, fromUser: row.fromUser, toUser: row.toUser })) { heldSpooled++; return false; }
+        return true;
+      };
       const spooled = await d.spool.erase(belongs);
-      const cdrs = numbers === null
-        ? await deleteAll(conn, 'DELETE FROM cdrs WHERE account_sid = ?', [accountSid])
-        : await deleteAll(conn, 'DELETE FROM cdrs WHERE account_sid = ? AND (from_user IN (?) OR to_user IN (?))', [accountSid, numbers, numbers]);
-      return { cdrs, spooled };
+      const rows = await eraseExceptHeld(conn, match, held);
+      return { cdrs: rows.cdrs, spooled, held: rows.held + heldSpooled };
     });
     if (!r.locked) throw new StoreUnavailableError('mysql', `the CDR writer held ${LOCKS.cdrWrite} for 30 s; erasure not done, try again`);
     return r.value;
@@ -83,19 +80,20 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
       return rows.length > 0;
     },
 
-    async exportCdrs(accountSid, q, out: Writable) {
-      const rows = await exportCdrs(d.pool, accountSid, q, out);
+    async exportCdrs(accountSid, q, out: Writable, progress) {
+      const rows = await exportCdrs(d.pool, { accountSid, since: q.since, until: q.until, numbers: null }, q.format, out, progress);
       d.log.info({ subject: d.hash(accountSid), rows, format: q.format }, 'CDR export streamed');
+      return rows;
     },
 
     async eraseCdrs(accountSid) {
-      const counts = await eraseCdrRows(accountSid, null);
+      const counts = await eraseCdrRows({ accountSid, numbers: null });
       await audit('cdrs', accountSid, counts);
       return counts;
     },
 
     async eraseCdrsOfNumber(accountSid, number) {
-      const counts = await eraseCdrRows(accountSid, numberVariants(number));
+      const counts = await eraseCdrRows({ accountSid, numbers: numberVariants(number) });
       // Numbers are few enough to brute-force a hash of: the audit names the account only.
       await audit('cdrs_by_number', accountSid, counts);
       return counts;
@@ -120,6 +118,9 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
       await audit('opt_out', accountSid, { disable_cdrs: disableCdrs });
     },
 
+    eraseNumberEverywhere: (numbers) => eraseCdrRows({ accountSid: null, numbers }),
+    record,
+
     async closeAccount(accountSid) {
       // First make the account inert everywhere: no device can register (is_active) and no
       // leg can be recorded (disable_cdrs) while its data is being removed.
@@ -133,7 +134,7 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
         if (acct?.accountSid === accountSid && (await d.calls.discard(leg.callId))) calls++;
       }
       const registrations = await d.bindings.removeAccount(accountSid);
-      const { cdrs, spooled } = await eraseCdrRows(accountSid, null);
+      const { cdrs, spooled, held } = await eraseCdrRows({ accountSid, numbers: null });
       const conn = await d.pool.getConnection();
       const removed: Record<string, number> = {};
       try {
@@ -150,7 +151,7 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
         conn.release();
       }
       await changed(accountSid);
-      const counts = { cdrs, spooled, registrations, calls_in_flight: calls, clients: removed.clients!, phone_numbers: removed.phone_numbers!, accounts: removed.accounts! };
+      const counts = { cdrs, spooled, held, registrations, calls_in_flight: calls, clients: removed.clients!, phone_numbers: removed.phone_numbers!, accounts: removed.accounts! };
       await audit('account', accountSid, counts);
       return counts;
     },

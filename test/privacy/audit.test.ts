@@ -100,6 +100,7 @@ const audit = (now = NOW) => {
     deps = {
       redis: stores.redis, pool: stores.pool, prefix: stores.prefix, hash: createHasher('audit-test'), retentionDays: 30,
       bindings: createBindingStore(stores.redis, stores.prefix), isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+      restrictionHash: null,
     };
   }
   return runAudit({ ...deps, now: () => now });

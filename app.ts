@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     redis: createRedis(config.redis, log),
     pool: createPool(config.mysql),
     metrics: createMetrics(readVersion()),
-    srf: new Srf(),
+    srfs: config.drachtio.servers.map(() => new Srf()),
     srfListener: config.drachtio.listenPort === null ? undefined : new Srf(),
   });
 

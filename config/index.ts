@@ -13,15 +13,23 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface Config {
   readonly drachtio: {
-    readonly host: string;
-    readonly port: number;
+    /** Inbound mode: one connection to each, in this order (the index names it in metrics). */
+    readonly servers: readonly { readonly host: string; readonly port: number }[];
     readonly secret: string;
     /** Outbound mode: drachtio-server connects here, one TCP connection per request. */
     readonly listenPort: number | null;
     readonly listenHost: string;
     readonly retryMaxDelayMs: number;
   };
-  readonly redis: { readonly url: string; readonly keyPrefix: string; readonly commandTimeoutMs: number };
+  readonly redis: {
+    /** Single server: the URL. Sentinel and Cluster: the password and database it carries, if any. */
+    readonly url: string;
+    readonly topology: RedisTopology;
+    /** REDIS_PASSWORD, else the URL's password; null: none. */
+    readonly password: string | null;
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+  };
   readonly mysql: { readonly url: string; readonly database: string };
   readonly http: {
     readonly host: string;
@@ -68,6 +76,11 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
 }
 
+export type HostPort = { readonly host: string; readonly port: number };
+export type RedisTopology =
+  | { readonly kind: 'single' }
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly masterName: string; readonly sentinelPassword: string | null };
+
 export type Env = Record<string, string | undefined>;
 
 /** Reads and validates every variable, then throws one ConfigError naming all bad ones. */
@@ -78,6 +91,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (mysqlUrl && !/^[A-Za-z0-9_]{1,64}$/.test(database)) {
     r.problem('MYSQL_URL', `must name a database of letters, digits and _ (got "${database}")`);
   }
+  const redisUrl = r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
   const minExpires = r.int('REGISTER_MIN_EXPIRES', 60, { min: 1, max: POLICY_MAX_IP_RETENTION_SECONDS });
   const maxExpires = r.int('REGISTER_MAX_EXPIRES', 3600, { min: 1 });
   if (maxExpires > POLICY_MAX_IP_RETENTION_SECONDS) {
@@ -103,15 +117,16 @@ export function loadConfig(env: Env = process.env): Config {
 
   const config: Config = {
     drachtio: {
-      host: r.str('DRACHTIO_HOST', '127.0.0.1'),
-      port: r.port('DRACHTIO_PORT', 9022),
+      servers: drachtioServers(r),
       secret: r.str('DRACHTIO_SECRET', 'cymru'),
       listenPort: r.optionalPort('DRACHTIO_LISTEN_PORT'),
       listenHost: r.str('DRACHTIO_LISTEN_HOST', '0.0.0.0'),
       retryMaxDelayMs: r.int('DRACHTIO_RETRY_MAX_DELAY_MS', 5000, { min: 100, max: 300_000 }),
     },
     redis: {
-      url: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+      url: redisUrl,
+      topology: redisTopology(r),
+      password: r.str('REDIS_PASSWORD', '') || (redisUrl ? decodeURIComponent(new URL(redisUrl).password) : '') || null,
       keyPrefix: r.match('REDIS_KEY_PREFIX', 'sidecar:', /^[A-Za-z0-9_:.-]{1,64}$/, 'letters, digits and _ : . - (at most 64)'),
       commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50, max: 60_000 }),
     },
@@ -161,6 +176,26 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);
+}
+
+/** REDIS_SENTINELS (with REDIS_SENTINEL_MASTER_NAME / REDIS_SENTINEL_PASSWORD); unset: the one server of REDIS_URL. */
+function redisTopology(r: ReturnType<typeof createReader>): RedisTopology {
+  const sentinels = r.hostPorts('REDIS_SENTINELS');
+  const masterName = r.match('REDIS_SENTINEL_MASTER_NAME', 'mymaster', /^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits and _ . - (at most 64)');
+  const sentinelPassword = r.str('REDIS_SENTINEL_PASSWORD', '') || null;
+  if (sentinels) return { kind: 'sentinel', sentinels, masterName, sentinelPassword };
+  return { kind: 'single' };
+}
+
+/** DRACHTIO_SERVERS=host:port,… or, for one server, DRACHTIO_HOST and DRACHTIO_PORT; not both. */
+function drachtioServers(r: ReturnType<typeof createReader>): { host: string; port: number }[] {
+  const one = { host: r.str('DRACHTIO_HOST', '127.0.0.1'), port: r.port('DRACHTIO_PORT', 9022) };
+  const list = r.hostPorts('DRACHTIO_SERVERS');
+  if (list === null) return [one];
+  if (r.isSet('DRACHTIO_HOST') || r.isSet('DRACHTIO_PORT')) {
+    r.problem('DRACHTIO_SERVERS', 'cannot be combined with DRACHTIO_HOST/DRACHTIO_PORT (their one-server shorthand); set one or the other');
+  }
+  return list;
 }
 
 function deepFreeze<T extends object>(o: T): T {

@@ -11,6 +11,9 @@ export interface Reader {
   url(name: string, dflt: string, protocols: string[]): string;
   match(name: string, dflt: string, re: RegExp, what: string): string;
   oneOf<T extends string>(name: string, dflt: T, allowed: readonly T[]): T;
+  isSet(name: string): boolean;
+  /** `host:port,host:port,…` (distinct, at least one); null when unset. */
+  hostPorts(name: string): { host: string; port: number }[] | null;
   /** A comma-separated, ordered list of distinct values from `allowed`, at least one. */
   listOf<T extends string>(name: string, dflt: readonly T[], allowed: readonly T[]): readonly T[];
 }
@@ -64,6 +67,18 @@ export function createReader(env: Env): Reader {
         return dflt;
       }
       return v as typeof dflt;
+    },
+    isSet: (name) => raw(name) !== undefined,
+    hostPorts(name) {
+      const v = raw(name);
+      if (v === undefined) return null;
+      const items = v.split(',').map((s) => s.trim());
+      const parsed = items.map((i) => /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(i));
+      if (parsed.some((m) => !m || Number(m[2]) < 1 || Number(m[2]) > 65535) || new Set(items).size !== items.length) {
+        problem(name, `must be a comma-separated list of distinct host:port entries (got "${v}")`);
+        return null;
+      }
+      return parsed.map((m) => ({ host: m![1]!.replace(/^\[|\]$/g, ''), port: Number(m![2]) }));
     },
     listOf(name, dflt, allowed) {
       const v = raw(name);

@@ -4,7 +4,6 @@
 import type { Socket, Server } from 'node:net';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/index.js';
-import type { Health } from './health.js';
 import type { Logger } from './log.js';
 
 export type SrfInstance = InstanceType<typeof Srf>;
@@ -20,32 +19,37 @@ interface AgentInternals { wp?: WireInternals; mapServer?: Map<Socket, unknown> 
 const agentOf = (srf: SrfInstance): AgentInternals | undefined =>
   (srf as unknown as { app?: { client?: AgentInternals } }).app?.client;
 
-/** Inbound mode: we connect to drachtio-server's admin port and reconnect, with capped backoff, after a loss. */
-export function connectInbound(srf: SrfInstance, config: Config['drachtio'], log: Logger, health: Health) {
-  const where = `${config.host}:${config.port}`;
+/**
+ * Inbound mode: we connect to one drachtio-server's admin port and reconnect, with capped backoff, after a
+ * loss. `onState` hears each change of connectedness; `server` is its index in DRACHTIO_SERVERS, for logs.
+ */
+export function connectInbound(
+  srf: SrfInstance, target: { host: string; port: number; server: number }, config: Config['drachtio'], log: Logger, onState: (up: boolean) => void,
+) {
+  const where = `${target.host}:${target.port}`;
   let lost = false;
   srf.on('connect', (err: Error | null, hostport: string, version?: string) => {
     if (err) {
-      health.set('drachtio', false);
-      log.error({ drachtio: where }, `drachtio-server at ${where} refused authentication; check DRACHTIO_SECRET`);
+      onState(false);
+      log.error({ drachtio: where, server: target.server }, `drachtio-server at ${where} refused authentication; check DRACHTIO_SECRET`);
       return;
     }
     lost = false;
-    health.set('drachtio', true);
-    log.info({ drachtio: where, sip: hostport, version }, 'connected to drachtio-server');
+    onState(true);
+    log.info({ drachtio: where, server: target.server, sip: hostport, version }, 'connected to drachtio-server');
   });
   const gone = (why: string) => {
-    health.set('drachtio', false);
+    onState(false);
     if (lost) return;
     lost = true;
-    log.warn({ drachtio: where, err: why }, `drachtio-server at ${where} (DRACHTIO_HOST/DRACHTIO_PORT) unreachable; reconnecting`);
+    log.warn({ drachtio: where, server: target.server, err: why }, `drachtio-server at ${where} (DRACHTIO_SERVERS or DRACHTIO_HOST/DRACHTIO_PORT) unreachable; reconnecting`);
   };
   srf.on('error', (err: Error) => gone(err.message));
   (srf as unknown as { on(e: 'close', fn: () => void): void }).on('close', () => gone('connection closed'));
 
   (srf.connect as (o: object) => void)({
-    host: config.host,
-    port: config.port,
+    host: target.host,
+    port: target.port,
     secret: config.secret,
     enablePing: true,
     pingInterval: 15_000,
@@ -65,7 +69,7 @@ export function connectInbound(srf: SrfInstance, config: Config['drachtio'], log
       }
       // srf.disconnect() throws when no socket was ever connected.
       if (agent?.mapServer?.size) srf.disconnect();
-      health.set('drachtio', false);
+      onState(false);
     },
   };
 }

@@ -109,6 +109,18 @@ export function createMetrics(version: string) {
       name: `${p}dependency_up`, help: 'Whether a dependency is connected (1) or not (0)',
       labelNames: ['dependency'] as const, registers: [registry],
     }),
+    drachtioUp: new client.Gauge({
+      name: `${p}drachtio_up`, help: 'Whether the daemon is connected to this drachtio-server (1) or not (0), by its index in DRACHTIO_SERVERS',
+      labelNames: ['server'] as const, registers: [registry],
+    }),
+    redisAof: new client.Gauge({
+      name: `${p}redis_aof_enabled`, help: 'Whether the Redis server holding the CDR spool has AOF persistence on (1) or not (0), read at start',
+      registers: [registry],
+    }),
+    redisReplicas: new client.Gauge({
+      name: `${p}redis_replicas`, help: 'Replicas connected to the Redis master holding the CDR spool, read at start',
+      registers: [registry],
+    }),
     buildInfo: new client.Gauge({
       name: `${p}build_info`, help: 'Build information; always 1', labelNames: ['version'] as const, registers: [registry],
     }),

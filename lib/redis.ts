@@ -1,19 +1,35 @@
 // The Redis client: bounded reconnect backoff, a per-command timeout so a dead Redis
 // turns into a fast 503 rather than a hung REGISTER, and one log line per outage.
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Logger } from './log.js';
 
 export type { Redis };
 
-export function describeRedis(url: string): string {
-  const u = new URL(url);
+/** Where the daemon's Redis is, for logs: never the password. */
+export function describeRedis(config: Pick<Config['redis'], 'url' | 'topology'>): string {
+  if (config.topology.kind === 'sentinel') {
+    return `master "${config.topology.masterName}" of sentinels ${config.topology.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  }
+  const u = new URL(config.url);
   return `${u.hostname}:${u.port || 6379}${u.pathname && u.pathname !== '/' ? u.pathname : ''}`;
 }
 
+/** One server (REDIS_URL) or, with REDIS_SENTINELS, whichever server the sentinels name master (ioredis follows failovers). */
+function connectTo(config: Config['redis'], options: RedisOptions): Redis {
+  const t = config.topology;
+  const auth = config.password === null ? {} : { password: config.password };
+  if (t.kind === 'single') return new Redis(config.url, { ...options, ...auth });
+  return new Redis({
+    ...options, ...auth, sentinels: t.sentinels.map((s) => ({ host: s.host, port: s.port })), name: t.masterName,
+    ...(t.sentinelPassword === null ? {} : { sentinelPassword: t.sentinelPassword }),
+    db: Number(new URL(config.url).pathname.slice(1) || 0),
+  });
+}
+
 export function createRedis(config: Config['redis'], log: Logger): Redis {
-  const where = describeRedis(config.url);
-  const redis = new Redis(config.url, {
+  const where = describeRedis(config);
+  const redis = connectTo(config, {
     lazyConnect: true,
     commandTimeout: config.commandTimeoutMs,
     maxRetriesPerRequest: 1,
@@ -25,7 +41,7 @@ export function createRedis(config: Config['redis'], log: Logger): Redis {
   const markDown = (why: string) => {
     if (down || redis.status === 'end') return;
     down = true;
-    log.error({ redis: where, err: why }, `Redis unreachable at ${where} (REDIS_URL); retrying`);
+    log.error({ redis: where, err: why }, `Redis unreachable at ${where} (REDIS_URL${config.topology.kind === 'sentinel' ? ', REDIS_SENTINELS' : ''}); retrying`);
   };
   redis.on('ready', () => {
     if (down) log.info({ redis: where }, 'Redis connection restored');

@@ -23,6 +23,7 @@ import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
 import { createLifecycle } from './privacy/lifecycle.js';
 import { createRestrictionList } from './privacy/restrictions.js';
+import { reportDurability } from './redis-durability.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
 import { randomBytes } from 'node:crypto';
 
@@ -32,8 +33,8 @@ export interface SidecarDeps {
   redis: Redis;
   pool: Pool;
   metrics: Metrics;
-  /** Connects to drachtio-server (inbound mode). */
-  srf: SrfInstance;
+  /** One per entry of config.drachtio.servers, each connecting to that drachtio-server (inbound mode). */
+  srfs: SrfInstance[];
   /** Accepts drachtio-server's outbound connections; only when DRACHTIO_LISTEN_PORT is set. */
   srfListener?: SrfInstance;
   now?: () => number;
@@ -53,7 +54,10 @@ type Srf = SrfInstance & { use(verb: string, fn: (req: any, res: any) => void): 
 export function createSidecar(d: SidecarDeps): Sidecar {
   const { config, log, redis, pool, metrics } = d;
   const now = d.now ?? Date.now;
-  const health = createHealth(metrics);
+  if (d.srfs.length !== config.drachtio.servers.length) {
+    throw new Error(`createSidecar: ${d.srfs.length} Srf instances for ${config.drachtio.servers.length} drachtio-servers`);
+  }
+  const health = createHealth(metrics, config.drachtio.servers.length);
   const stopper = createStopper();
   const hash = createHasher(config.log.hashKey);
   const nonceSecret = config.register.nonceSecret || randomBytes(32).toString('hex');
@@ -126,7 +130,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   redis.on('close', () => health.set('redis', false));
   redis.on('end', () => health.set('redis', false));
 
-  let inbound: ReturnType<typeof connectInbound> | null = null;
+  const inbound: ReturnType<typeof connectInbound>[] = [];
   let outbound: Awaited<ReturnType<typeof listenOutbound>> | null = null;
   const timers: NodeJS.Timeout[] = [];
   let httpPort = 0;
@@ -155,6 +159,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       await waitForRedis(redis, stopper);
       if (stopper.stopped) return;
       health.set('redis', redis.status === 'ready');
+      await reportDurability(redis, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       health.set('mysql', true);
@@ -168,11 +173,14 @@ export function createSidecar(d: SidecarDeps): Sidecar {
 
       // Every handler is registered before connecting: a route added later is sent
       // again and drachtio-server would count it twice in its round-robin.
-      const srf = d.srf as Srf;
-      srf.use('register', track(srf, false));
-      recorder.subscribe(srf);
+      for (const srf of d.srfs as Srf[]) {
+        srf.use('register', track(srf, false));
+        recorder.subscribe(srf);
+      }
       recorder.start();
-      inbound = connectInbound(srf, config.drachtio, log, health);
+      config.drachtio.servers.forEach((server, i) => {
+        inbound.push(connectInbound(d.srfs[i]!, { ...server, server: i }, config.drachtio, log, (up) => health.setDrachtio(i, up)));
+      });
       if (d.srfListener) {
         const out = d.srfListener as Srf;
         out.use('register', track(out, true));
@@ -206,7 +214,7 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     stopper.stop();
     for (const t of timers) clearInterval(t);
     await within('finish in-flight REGISTERs', inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)), 0.25);
-    inbound?.disconnect();
+    for (const c of inbound) c.disconnect();
     // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
     await within('flush CDRs', recorder.flush(), 0.5);
     await within('stop CDR recorder', recorder.close());

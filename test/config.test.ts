@@ -5,7 +5,7 @@ import { ConfigError } from '../lib/errors.js';
 t.test('defaults are the documented ones, and frozen', async (t) => {
   const c = loadConfig({});
   t.match(c, {
-    drachtio: { host: '127.0.0.1', port: 9022, secret: 'cymru', listenPort: null },
+    drachtio: { servers: [{ host: '127.0.0.1', port: 9022 }], secret: 'cymru', listenPort: null },
     redis: { url: 'redis://127.0.0.1:6379' },
     mysql: { url: 'mysql://root@127.0.0.1:3306/sip_sidecar', database: 'sip_sidecar' },
     register: { minExpires: 60, defaultExpires: 3600, maxExpires: 3600, algorithms: ['MD5', 'SHA-256'] },
@@ -37,6 +37,29 @@ t.test('REGISTER_DIGEST_ALGORITHMS is an ordered list of distinct known algorith
   t.same(loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'SHA-256' }).register.algorithms, ['SHA-256']);
   t.throws(() => loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'MD5,SHA-512' }), /REGISTER_DIGEST_ALGORITHMS must be a comma-separated list/);
   t.throws(() => loadConfig({ REGISTER_DIGEST_ALGORITHMS: 'MD5,MD5' }), /REGISTER_DIGEST_ALGORITHMS/);
+});
+
+t.test('DRACHTIO_SERVERS lists several drachtio-servers; DRACHTIO_HOST/PORT is the one-server shorthand', async (t) => {
+  t.same(loadConfig({}).drachtio.servers, [{ host: '127.0.0.1', port: 9022 }]);
+  t.same(loadConfig({ DRACHTIO_HOST: 'sbc1', DRACHTIO_PORT: '9023' }).drachtio.servers, [{ host: 'sbc1', port: 9023 }]);
+  t.same(loadConfig({ DRACHTIO_SERVERS: 'sbc1:9022, 10.0.0.2:9022,[::1]:9030' }).drachtio.servers,
+    [{ host: 'sbc1', port: 9022 }, { host: '10.0.0.2', port: 9022 }, { host: '::1', port: 9030 }]);
+  t.throws(() => loadConfig({ DRACHTIO_SERVERS: 'sbc1:9022,sbc2' }), /DRACHTIO_SERVERS must be a comma-separated list of distinct host:port/);
+  t.throws(() => loadConfig({ DRACHTIO_SERVERS: 'sbc1:9022,sbc1:9022' }), /DRACHTIO_SERVERS/);
+  t.throws(() => loadConfig({ DRACHTIO_SERVERS: 'sbc1:0' }), /DRACHTIO_SERVERS/);
+  t.throws(() => loadConfig({ DRACHTIO_SERVERS: 'sbc1:9022', DRACHTIO_PORT: '9022' }), /cannot be combined with DRACHTIO_HOST\/DRACHTIO_PORT/);
+});
+
+t.test('Redis: one server by default; REDIS_SENTINELS chooses Sentinel; REDIS_PASSWORD or the URL\'s password', async (t) => {
+  t.same(loadConfig({}).redis.topology, { kind: 'single' });
+  t.equal(loadConfig({}).redis.password, null);
+  t.equal(loadConfig({ REDIS_URL: 'redis://:s%40cret@h:6379/2' }).redis.password, 's@cret');
+  t.equal(loadConfig({ REDIS_URL: 'redis://:a@h:6379', REDIS_PASSWORD: 'b' }).redis.password, 'b');
+  t.same(loadConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_PASSWORD: 'sp' }).redis.topology, {
+    kind: 'sentinel', sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }], masterName: 'mymaster', sentinelPassword: 'sp',
+  });
+  const err = t.throws(() => loadConfig({ REDIS_SENTINELS: 's1', REDIS_SENTINEL_MASTER_NAME: 'a b' })) as unknown as ConfigError;
+  t.same(err.problems.map((p) => p.split(' ')[0]).sort(), ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER_NAME'], 'both reported at once');
 });
 
 t.test('a password in a URL is never echoed', async (t) => {

@@ -1,5 +1,5 @@
-// The daemon's two ways of meeting a real drachtio-server: outbound mode (the server connects to us for each
-// REGISTER, through <request-handler>), and inbound mode across a server crash and restart.
+// The daemon's ways of meeting real drachtio-servers: outbound mode (the server connects to us for each
+// REGISTER, through <request-handler>), inbound mode across a server crash and restart, and two servers at once.
 import t from 'tap';
 import { eventually, freshStores, provision, type Stores } from '../helpers/harness.js';
 import { freePort } from '../helpers/ports.js';
@@ -7,7 +7,7 @@ import { Device } from '../helpers/ua.js';
 import { startE2eDaemon } from './daemon.js';
 import { drachtioBinOrSkip, startDrachtio, type DrachtioServer } from './drachtio-server.js';
 import { openSipSocket, type SipSocket } from './sip-socket.js';
-import { describeRun, runSipp } from './sipp.js';
+import { describeRun, sippRegister } from './sipp.js';
 
 const bin = drachtioBinOrSkip(t);
 const DOMAIN = 'e2e-conn.example.com';
@@ -43,10 +43,7 @@ t.test('outbound mode: drachtio-server hands each REGISTER to the daemon over it
   cleanup.push(() => daemon.stop());
   accountSid = await provision(stores.pool, { realm: DOMAIN, user: 'alice', password: 'wonderland' });
 
-  const run = await runSipp({
-    scenario: 'register.xml', target: `127.0.0.1:${drachtio.sipPort}`, vars: { final: 200 }, keys: { expires: 600 },
-    injection: [`alice;${DOMAIN};[authentication username=alice password=wonderland]`],
-  });
+  const run = await sippRegister(drachtio.sipPort, { user: 'alice', domain: DOMAIN, password: 'wonderland', expires: 600 });
   t.equal(run.code, 0, 'sipp registered through the outbound connection', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.equal(await bindingCount(), 1, 'binding stored');
 
@@ -83,4 +80,28 @@ t.test('inbound mode: drachtio-server killed and restarted; the daemon reconnect
   t.equal((await after.once({ expires: 0 })).status, 200);
   const metrics = (await daemon.get('/metrics')).body;
   t.match(metrics, /sip_sidecar_dependency_up\{dependency="drachtio"\} 1/, 'the up gauge is back at 1');
+});
+
+t.test('two drachtio-servers: REGISTERs through each; one dies, the other still serves', async (t) => {
+  const [s0, s1] = [await startDrachtio(bin), await startDrachtio(bin)];
+  cleanup.push(() => s0.stop(), () => s1.stop());
+  const daemon = await startE2eDaemon(stores, [s0, s1]);
+  cleanup.push(() => daemon.stop());
+  accountSid ??= await provision(stores.pool, { realm: DOMAIN, user: 'alice', password: 'wonderland' });
+  const before = await bindingCount();
+  for (const [i, s] of [s0, s1].entries()) {
+    const run = await sippRegister(s.sipPort, { user: 'alice', domain: DOMAIN, password: 'wonderland', expires: 600, localIp: `127.0.1.${i + 1}` });
+    t.equal(run.code, 0, `sipp registered through server ${i}`, run.code === 0 ? {} : { sipp: describeRun(run) });
+  }
+  t.equal(await bindingCount(), before + 2, 'one binding per device');
+  await s0.kill();
+  const gauges = await eventually(async () => {
+    const m = (await daemon.get('/metrics')).body;
+    return /sip_sidecar_drachtio_up\{server="0"\} 0/.test(m) && /sip_sidecar_drachtio_up\{server="1"\} 1/.test(m) ? m : null;
+  }, 10_000, 50);
+  t.ok(gauges, 'drachtio_up: server 0 down, server 1 up');
+  t.equal((await daemon.get('/readyz')).status, 200, 'ready through the server that is left');
+  const d = await phone(s1, '127.0.1.3');
+  t.equal((await d.register()).status, 200, 'registers through server 1');
+  t.equal((await d.once({ expires: 0 })).status, 200);
 });

@@ -15,10 +15,12 @@ export interface E2eDaemon {
  * Starts the daemon connected to `drachtio` (inbound mode) and waits until /readyz says it is ready; with
  * `drachtio` null (outbound mode only) it waits until the daemon accepts drachtio-server's connections.
  */
-export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | null, env: Record<string, string> = {}): Promise<E2eDaemon> {
+export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | DrachtioServer[] | null, env: Record<string, string> = {}): Promise<E2eDaemon> {
+  const servers = drachtio === null ? [] : Array.isArray(drachtio) ? drachtio : [drachtio];
   const app = runApp({
-    DRACHTIO_HOST: '127.0.0.1',
-    DRACHTIO_PORT: String(drachtio?.adminPort ?? 1),
+    ...(servers.length > 1
+      ? { DRACHTIO_SERVERS: servers.map((s) => `127.0.0.1:${s.adminPort}`).join(',') }
+      : { DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(servers[0]?.adminPort ?? 1) }),
     DRACHTIO_SECRET: SECRET,
     DRACHTIO_RETRY_MAX_DELAY_MS: '200',
     REDIS_URL,
@@ -40,7 +42,7 @@ export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | 
     const r = await fetch(url + path);
     return { status: r.status, body: await r.text() };
   };
-  const ready = drachtio
+  const ready = servers.length > 0
     ? await eventually(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50)
     : await eventually(() => app.lines.some((l) => l.msg === 'accepting outbound connections from drachtio-server'), 15_000, 50);
   if (!ready) {

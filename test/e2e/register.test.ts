@@ -6,7 +6,7 @@ import { Device, challenges } from '../helpers/ua.js';
 import { startE2eDaemon, type E2eDaemon } from './daemon.js';
 import { drachtioBinOrSkip, startDrachtio, type DrachtioServer } from './drachtio-server.js';
 import { openSipSocket, type SipSocket } from './sip-socket.js';
-import { describeRun, runSipp } from './sipp.js';
+import { describeRun, sippRegister } from './sipp.js';
 
 const bin = drachtioBinOrSkip(t);
 const DOMAIN = 'e2e-reg.example.com';
@@ -47,13 +47,9 @@ async function phone(o: { user?: string; password?: string; algorithm?: 'MD5' | 
   return { sock, device };
 }
 
-const sippRegister = (o: { user: string; password: string; final: number; localIp?: string; expires?: number }) => runSipp({
-  scenario: 'register.xml', target: `127.0.0.1:${drachtio.sipPort}`, vars: { final: o.final }, keys: { expires: o.expires ?? 3600 },
-  injection: [`${o.user};${DOMAIN};[authentication username=${o.user} password=${o.password}]`], localIp: o.localIp,
-});
 
 t.test('sipp (MD5 only) registers with the default configuration', async (t) => {
-  const run = await sippRegister({ user: 'alice', password: 'wonderland', final: 200 });
+  const run = await sippRegister(drachtio.sipPort, { user: 'alice', domain: DOMAIN, password: 'wonderland' });
   t.equal(run.code, 0, 'sipp: challenged, then 200', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.match(run.messages, /uri="sip:127\.0\.0\.1:\d+"/, 'sipp put the server address in the digest uri, not the Request-URI');
   const bindings = await bindingsOf('alice');
@@ -67,7 +63,7 @@ t.test('sipp (MD5 only) registers with the default configuration', async (t) => 
 });
 
 t.test('sipp with a wrong password gets 403', async (t) => {
-  const run = await sippRegister({ user: 'bob', password: 'not-the-builder', final: 403, localIp: '127.0.0.3' });
+  const run = await sippRegister(drachtio.sipPort, { user: 'bob', domain: DOMAIN, password: 'not-the-builder', final: 403, localIp: '127.0.0.3' });
   t.equal(run.code, 0, 'sipp: challenged, then 403', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.same(await bindingsOf('bob'), [], 'nothing stored');
 });
@@ -126,4 +122,19 @@ t.test('a source that keeps failing is blocked; other sources still register', a
   const other = await phone({ address: '127.0.0.5' });
   t.equal((await other.device.register()).status, 200, 'another address is not affected');
   t.equal((await other.device.once({ expires: 0 })).status, 200);
+});
+
+t.test('ten bindings of one AOR over UDP: the 200 lists them all; an eleventh replaces the oldest', async (t) => {
+  const { sock, device } = await phone({ address: '127.0.0.9' });
+  const contact = (i: number) => `<sip:alice@127.0.0.9:${sock.port};line=${i};x=${'y'.repeat(120)}>`;
+  const batch = (from: number) => Array.from({ length: 5 }, (_, i) => contact(from + i)).join(', ');
+  t.equal((await device.register({ contact: batch(0) })).status, 200);
+  const ten = await device.once({ contact: batch(5) });
+  t.equal(ten.status, 200);
+  t.equal(ten.headers.contact?.split(/,\s*</).length, 10, `all ten listed in a ${Buffer.byteLength(ten.raw)}-byte UDP response`);
+  const eleven = await device.once({ contact: contact(10) });
+  t.equal(eleven.headers.contact?.split(/,\s*</).length, 10, 'still ten: the oldest made room');
+  t.equal((await bindingsOf('alice')).length, 10);
+  t.equal((await device.once({ contact: '*', expires: 0 })).status, 200, 'Contact: * removes them all');
+  t.same(await bindingsOf('alice'), []);
 });

@@ -103,3 +103,11 @@ export async function runSipp(o: SippOptions): Promise<SippRun> {
 export function describeRun(r: SippRun): string {
   return `sipp exit ${r.code}\n--- errors\n${r.errors.slice(-3000)}\n--- messages\n${r.messages.slice(-6000)}\n--- output\n${r.stdout.slice(-1500)}`;
 }
+
+/** One sipp phone registering through `sipPort` with register.xml: challenged, then `final` (200, 403, …). */
+export function sippRegister(sipPort: number, o: { user: string; domain: string; password: string; final?: number; expires?: number; localIp?: string }): Promise<SippRun> {
+  return runSipp({
+    scenario: 'register.xml', target: `127.0.0.1:${sipPort}`, vars: { final: o.final ?? 200 }, keys: { expires: o.expires ?? 3600 },
+    injection: [`${o.user};${o.domain};[authentication username=${o.user} password=${o.password}]`], localIp: o.localIp,
+  });
+}

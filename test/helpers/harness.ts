@@ -62,10 +62,13 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(stores: Stores, peer: DrachtioPeer | null, o: { env?: Env; now?: () => number; listen?: boolean; waitConnected?: boolean } = {}): Promise<Daemon> {
+/** With several peers, the daemon connects to each (DRACHTIO_SERVERS). */
+export async function startDaemon(stores: Stores, peer: DrachtioPeer | DrachtioPeer[] | null, o: { env?: Env; now?: () => number; listen?: boolean; waitConnected?: boolean } = {}): Promise<Daemon> {
+  const peers = peer === null ? [] : Array.isArray(peer) ? peer : [peer];
   const config = loadConfig({
-    DRACHTIO_HOST: '127.0.0.1',
-    DRACHTIO_PORT: String(peer?.port ?? 1),
+    ...(peers.length > 1
+      ? { DRACHTIO_SERVERS: peers.map((p) => `127.0.0.1:${p.port}`).join(',') }
+      : { DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(peers[0]?.port ?? 1) }),
     DRACHTIO_RETRY_MAX_DELAY_MS: '200',
     REDIS_URL,
     REDIS_KEY_PREFIX: stores.prefix,
@@ -96,12 +99,12 @@ export async function startDaemon(stores: Stores, peer: DrachtioPeer | null, o: 
     config, log, metrics,
     redis: createRedis(config.redis, log),
     pool: createPool(config.mysql),
-    srf: new Srf(),
+    srfs: config.drachtio.servers.map(() => new Srf()),
     srfListener: o.listen ? new Srf() : undefined,
     now: o.now,
   });
   await sidecar.start();
-  if (peer && o.waitConnected !== false) await peer.waitForRoutes(['register']);
+  if (o.waitConnected !== false) for (const p of peers) await p.waitForRoutes(['register']);
   return {
     sidecar, config, metrics, log, logs, rawLogs,
     get httpUrl() { return `http://127.0.0.1:${sidecar.httpPort}`; },

@@ -151,7 +151,9 @@ t.test('a large export streams: memory stays flat while 120,000 rows go out', as
   t.equal(newlines, 120_000, 'every row exported');
   t.ok(bytes > 30_000_000, `${(bytes / 1e6).toFixed(1)} MB sent`);
   const grew = (peak - before) / 1e6;
-  t.ok(grew < bytes / 1e6 / 2, `heap grew ${grew.toFixed(1)} MB for ${(bytes / 1e6).toFixed(1)} MB of output: not buffered whole`);
+  // Buffered whole, the 120,000 row objects plus the text would take several times the output; streamed, only
+  // garbage not yet collected grows the heap (half the output was seen on a loaded 2-core machine).
+  t.ok(grew < bytes / 1e6, `heap grew ${grew.toFixed(1)} MB for ${(bytes / 1e6).toFixed(1)} MB of output: not buffered whole`);
   await stores.pool.query('DELETE FROM cdrs WHERE account_sid = ?', [bulk]);
 });
 

@@ -76,6 +76,9 @@ export function createAdminRoute(o: {
       });
     });
 
+    // The route is known before authentication, so failures are recorded against it too.
+    const matches = routes.map((r) => ({ r, m: r.re.exec(url.pathname) })).filter((x) => x.m !== null);
+    if (matches.length) entry.route = matches[0]!.r.def.path;
     const auth = await o.auth.authenticate(req.headers.authorization, client);
     if (!auth.ok) {
       if (auth.status === 429) {
@@ -86,11 +89,8 @@ export function createAdminRoute(o: {
       return true;
     }
     entry.actor = auth.token.name;
-
-    const matches = routes.map((r) => ({ r, m: r.re.exec(url.pathname) })).filter((x) => x.m !== null);
     if (matches.length === 0) { sendError(res, 404, 'not_found', `no route for ${method} ${url.pathname}`); return true; }
     const hit = matches.find((x) => x.r.def.method === method);
-    entry.route = matches[0]!.r.def.path;
     if (!hit) {
       const allow = matches.map((x) => x.r.def.method).join(', ');
       sendError(res, 405, 'method_not_allowed', `${method} is not allowed here`, { allow });

@@ -63,8 +63,14 @@ export function holdRoutes(d: { pool: Pool; service: PrivacyService; holds: Hold
     {
       method: 'DELETE', path: '/v1/legal-holds/{id}', scopes: () => hold,
       async handle(c) {
-        await found(c);
-        sendJson(c.res, 200, { hold: await d.holds.lift(c.params.id!, c.actor) });
+        const h = await found(c);
+        const hold = await d.holds.lift(c.params.id!, c.actor);
+        // The account was closed while the hold kept its CDRs: what no other hold keeps goes now,
+        // as the closure asked, not only once past retention.
+        if (await d.service.accountExists(h.accountSid)) return sendJson(c.res, 200, { hold });
+        const erased = await d.service.eraseCdrs(h.accountSid);
+        c.counts = { ...erased };
+        sendJson(c.res, 200, { hold, erased });
       },
     },
   ];

@@ -50,7 +50,9 @@ function select(pool: Pool, table: 'cdrs' | 'cdrs_held', f: ExportFilter): Reada
  * Streams the matching rows of cdrs_held (held past retention, so older than any row of cdrs),
  * then of cdrs: one sequence in attempted_at order. `progress` hears the count after each row.
  */
-export async function exportCdrs(pool: Pool, f: ExportFilter, format: ExportFormat, out: Writable, progress?: (rows: number) => void): Promise<number> {
+export async function exportCdrs(pool: Pool, f: ExportFilter, format: ExportFormat, out: Writable,
+  o: { progress?: (rows: number) => void; end?: boolean } = {}): Promise<number> {
+  const progress = o.progress;
   let n = 0;
   const encode = new Transform({
     writableObjectMode: true,
@@ -70,6 +72,7 @@ export async function exportCdrs(pool: Pool, f: ExportFilter, format: ExportForm
   async function* rows() {
     for (const table of ['cdrs_held', 'cdrs'] as const) yield* select(pool, table, f);
   }
-  await pipeline(Readable.from(rows()), encode, out);
+  // end: false leaves `out` open for the caller (a disclosure is recorded before the response ends).
+  await pipeline(Readable.from(rows()), encode, out, { end: o.end ?? true });
   return n;
 }

@@ -146,17 +146,24 @@ export function createHolds(d: { pool: Pool; hash: Hasher; log: Logger; now?: ()
       try {
         await exportCdrs(d.pool, {
           accountSid: h.accountSid, since: q.since, until: q.until, numbers: h.number === null ? null : spellings(h.number),
-        }, q.format, out, (n) => { rows = n; progress?.(n); });
+        }, q.format, out, { progress: (n) => { rows = n; progress?.(n); }, end: false });
       } catch (err) {
         failure = err;
       }
-      // Recorded even when the stream broke off: what left is what was disclosed.
-      await insertHoldEvent(d.pool, {
-        holdId: h.holdId, event: 'disclosed', at: now(), actor, reference: h.reference, rowCount: rows,
-        detail: { since: iso(q.since), until: iso(q.until), format: q.format, complete: failure === null },
-      });
+      // Recorded before the response ends (and also when the stream broke off: what left is what
+      // was disclosed), so no one holds a complete disclosure that is not on record.
+      try {
+        await insertHoldEvent(d.pool, {
+          holdId: h.holdId, event: 'disclosed', at: now(), actor, reference: h.reference, rowCount: rows,
+          detail: { since: iso(q.since), until: iso(q.until), format: q.format, complete: failure === null },
+        });
+      } catch (err) {
+        out.destroy(err as Error);
+        throw failure ?? err;
+      }
       d.log.info({ hold: h.holdId, rows, complete: failure === null }, 'legal hold disclosure streamed');
       if (failure !== null) throw failure;
+      out.end();
       return rows;
     },
   };

@@ -81,7 +81,7 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
     },
 
     async exportCdrs(accountSid, q, out: Writable, progress) {
-      const rows = await exportCdrs(d.pool, { accountSid, since: q.since, until: q.until, numbers: null }, q.format, out, progress);
+      const rows = await exportCdrs(d.pool, { accountSid, since: q.since, until: q.until, numbers: null }, q.format, out, { progress });
       d.log.info({ subject: d.hash(accountSid), rows, format: q.format }, 'CDR export streamed');
       return rows;
     },

@@ -1,6 +1,6 @@
 // One HTTP(S) request with what fetch() cannot set: the local address it leaves from (to act as
 // several clients on loopback), a CA to trust (a test's self-signed certificate), an agent (to reuse
-// one TLS connection). Resolves with the whole body.
+// one connection; without one, every request opens its own). Resolves with the whole body.
 import http from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -16,7 +16,7 @@ export interface Reply {
 
 export function request(url: string, o: {
   method?: string; token?: string | null; headers?: Record<string, string>; body?: string;
-  localAddress?: string; ca?: string | Buffer; agent?: http.Agent;
+  localAddress?: string; ca?: string | Buffer | (string | Buffer)[]; agent?: http.Agent;
 } = {}): Promise<Reply> {
   const u = new URL(url);
   const headers: Record<string, string> = { ...o.headers };
@@ -24,7 +24,11 @@ export function request(url: string, o: {
   if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
   const lib = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(u, { method: o.method ?? 'GET', headers, localAddress: o.localAddress, ca: o.ca, agent: o.agent }, (res) => {
+    const req = lib.request(u, {
+      method: o.method ?? 'GET', headers, localAddress: o.localAddress, ca: o.ca,
+      // A new connection each time unless an agent is given: which certificate it sees is the server's current one.
+      agent: o.agent ?? false,
+    }, (res) => {
       const chunks: Buffer[] = [];
       const cert = u.protocol === 'https:' ? (res.socket as TLSSocket).getPeerCertificate() : null;
       res.on('data', (c: Buffer) => chunks.push(c));

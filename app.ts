@@ -7,7 +7,7 @@ import { createPool } from './lib/db/pool.js';
 import { ConfigError } from './lib/errors.js';
 import { createLogger } from './lib/log.js';
 import { createMetrics } from './lib/metrics.js';
-import { createRedis } from './lib/redis.js';
+import { createRedisConnections } from './lib/redis.js';
 import { createSidecar } from './lib/sidecar.js';
 import { readVersion } from './lib/version.js';
 
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const sidecar = createSidecar({
     config,
     log,
-    redis: createRedis(config.redis, log),
+    redis: createRedisConnections(config.redis, log),
     pool: createPool(config.mysql),
     metrics: createMetrics(readVersion()),
     srfs: config.drachtio.servers.map(() => new Srf()),

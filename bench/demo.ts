@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
-import { createAccountQueries } from '../lib/db/accounts.js';
+import { createAccountQueries } from '../lib/db/provision.js';
 import { createPool } from '../lib/db/pool.js';
 import { CDR_VERBS, answeredLeg, leg, unansweredLeg } from '../test/calls/helpers.js';
 import { Device } from '../test/helpers/ua.js';

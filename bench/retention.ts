@@ -5,7 +5,7 @@
 // rows, one is deleted, the other purged.
 import { performance } from 'node:perf_hooks';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { ensurePartitions } from '../lib/calls/partitions.js';
+import { ensurePartitions } from '../lib/db/cdr-partitions.js';
 import { migrate } from '../lib/db/migrate.js';
 import { createPool, ensureDatabase, type Pool } from '../lib/db/pool.js';
 import { createLogger } from '../lib/log.js';

@@ -1,9 +1,10 @@
 // Every metric is defined here, once. Labels are small closed sets: never a number,
 // an address, a URI or a credential.
 import client from 'prom-client';
+import { COMPONENTS } from './errors.js';
 
 export const REGISTER_RESULTS = [
-  'ok', 'removed', 'challenged', 'stale', 'replayed', 'forbidden', 'blocked', 'too_brief', 'invalid', 'unavailable',
+  'ok', 'removed', 'challenged', 'stale', 'replayed', 'forbidden', 'blocked', 'too_brief', 'invalid', 'unavailable', 'error',
 ] as const;
 export type RegisterResult = (typeof REGISTER_RESULTS)[number];
 
@@ -105,6 +106,10 @@ export function createMetrics(version: string) {
       name: `${p}audit_breaches`, help: 'Breaches of the privacy promises found by the last audit, by check',
       labelNames: ['check'] as const, registers: [registry],
     }),
+    internalErrors: new client.Counter({
+      name: `${p}internal_errors_total`, help: 'Bugs caught (an error that is neither an outage nor bad input), by component',
+      labelNames: ['component'] as const, registers: [registry],
+    }),
     up: new client.Gauge({
       name: `${p}dependency_up`, help: 'Whether a dependency is connected (1) or not (0)',
       labelNames: ['dependency'] as const, registers: [registry],
@@ -134,6 +139,7 @@ export function createMetrics(version: string) {
   for (const s of ADMIN_STATUSES) m.adminRequests.inc({ status: s }, 0);
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
   for (const r of ['ok', 'failed']) m.tlsReloads.inc({ result: r }, 0);
+  for (const c of COMPONENTS) m.internalErrors.inc({ component: c }, 0);
   m.buildInfo.set({ version }, 1);
   client.collectDefaultMetrics({ register: registry, prefix: p });
   // prom-client's default set includes three gauges named *_total, which Prometheus

@@ -1,19 +1,24 @@
-// createSidecar: the one place that knows every part. It wires the flows to the stores
-// it is given and owns start-up and staged shutdown.
-import type { Redis } from 'ioredis';
+// createSidecar: the one place that knows every part. It wires each flow to the stores it needs,
+// over the connections it is given, and runs start-up and the staged shutdown; nothing else.
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/index.js';
+import { createCallState } from './calls/correlate.js';
+import { createAccountResolver } from './calls/accounts.js';
 import { createCallRecorder } from './calls/recorder.js';
+import { createSpool } from './calls/spool.js';
 import type { Pool } from './db/pool.js';
 import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js';
-import { ShutdownTimeoutError } from './errors.js';
-import { withTimeout } from './timeout.js';
-import { createHealth } from './health.js';
+import { createGauges } from './gauges.js';
+import { createHealth, watchMysql, watchRedis } from './health.js';
 import { createAccessLog } from './http/access-log.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createHttpServer, type Route } from './http/server.js';
 import { isLoopback } from './http/tls.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { createLifecycle } from './privacy/lifecycle.js';
+import { createRestrictionList } from './privacy/restrictions.js';
+import type { RedisConnections } from './redis.js';
 import { createAuthenticator } from './register/authenticate.js';
 import { createBindingStore } from './register/bindings.js';
 import { createCredentialStore } from './register/credentials.js';
@@ -21,16 +26,14 @@ import { createAuthGuard } from './register/guard.js';
 import { createRegisterHandler } from './register/handler.js';
 import { createNonceService } from './register/nonce.js';
 import type { InboundRequest } from './register/parse.js';
-import { createLifecycle } from './privacy/lifecycle.js';
-import { createRestrictionList } from './privacy/restrictions.js';
 import { reportDurability } from './redis-durability.js';
+import { createShutdown } from './shutdown.js';
 import { createStopper, prepareMysql, waitForRedis } from './startup.js';
-import { randomBytes } from 'node:crypto';
 
 export interface SidecarDeps {
   config: Config;
   log: Logger;
-  redis: Redis;
+  redis: RedisConnections;
   pool: Pool;
   metrics: Metrics;
   /** One per entry of config.drachtio.servers, each connecting to that drachtio-server (inbound mode). */
@@ -57,28 +60,16 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   if (d.srfs.length !== config.drachtio.servers.length) {
     throw new Error(`createSidecar: ${d.srfs.length} Srf instances for ${config.drachtio.servers.length} drachtio-servers`);
   }
+  const prefix = config.redis.keyPrefix;
   const health = createHealth(metrics, config.drachtio.servers.length);
   const stopper = createStopper();
   const hash = createHasher(config.log.hashKey);
   const nonceSecret = config.register.nonceSecret || randomBytes(32).toString('hex');
   if (!config.register.nonceSecret) log.warn('NONCE_SECRET is not set: nonces from this process are valid only here; set it when running several instances');
 
-  const bindings = createBindingStore(redis, config.redis.keyPrefix);
+  // REGISTER: the main connection.
+  const bindings = createBindingStore(redis.main, prefix);
   const credentials = createCredentialStore(pool, config.register.credentialCacheMs, now);
-  const restrictionList = createRestrictionList({ pool, hashKey: config.privacy.hashKey, log });
-  const recorder = createCallRecorder({
-    config: config.cdr, prefix: config.redis.keyPrefix, redis, pool, metrics, log, hash, now, restrictions: restrictionList,
-  });
-  const lifecycle = createLifecycle({
-    config, redis, pool, bindings, recorder, restrictionList, metrics, log, hash, now,
-    onAccountChange: (sid) => {
-      recorder.accounts.invalidate(sid);
-      credentials.forget();
-    },
-  });
-  let accepting = true;
-  let inflight = 0;
-  const idleWaiters: (() => void)[] = [];
   const onRegister = createRegisterHandler({
     config: config.register,
     bindings,
@@ -88,63 +79,84 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       nonces: createNonceService({ secret: nonceSecret, lifetimeSeconds: config.register.nonceLifetimeSeconds, now }),
       now,
     }),
-    guard: createAuthGuard(redis, {
-      prefix: config.redis.keyPrefix, secret: nonceSecret, limit: config.register.authFailLimit,
+    guard: createAuthGuard(redis.main, {
+      prefix, secret: nonceSecret, limit: config.register.authFailLimit,
       windowSeconds: config.register.authFailWindowSeconds, blockSeconds: config.register.authBlockSeconds,
     }),
     metrics, log, hash, now,
-    accepting: () => accepting,
   });
-  const track = (srf: Srf, endSession: boolean) => (req: InboundRequest, res: any) => {
-    inflight++;
-    onRegister(req, res).finally(() => {
-      if (endSession) srf.endSession(req);
-      if (--inflight === 0) idleWaiters.splice(0).forEach((w) => w());
-    });
-  };
 
-  let refreshing: Promise<void> | null = null;
-  // Scrapes and the timer share one refresh at a time: a slow store must not pile them up.
-  const refreshGauges = () => {
-    refreshing ??= refreshOnce().finally(() => { refreshing = null; });
-    return refreshing;
-  };
-  const refreshOnce = async () => {
-    if (redis.status !== 'ready') return;
-    const t = now();
-    await bindings.prune(t);
-    metrics.bindingsActive.set(await bindings.countActive(t));
-    await recorder.refreshGauges();
-    if (health.isUp('mysql')) await lifecycle.measure();
-  };
+  // Call events: the cdr connection (its gauges read over the main one).
+  // Restricted numbers: checked when a leg ends and by the writer; kept current by the lifecycle.
+  const restrictionList = createRestrictionList({ pool, hashKey: config.privacy.hashKey, log });
+  const recorder = createCallRecorder({
+    config: config.cdr, prefix, redis: redis.cdr, gaugeRedis: redis.main, pool, metrics, log, hash, now, restrictions: restrictionList,
+  });
+
+  // Privacy rights and the audit: the privacy connection, stores of their own.
+  const calls = createCallState(redis.privacy, prefix, config.cdr.callStateTtlSeconds);
+  const spool = createSpool(redis.privacy, prefix, config.cdr.spoolMax);
+  const lifecycle = createLifecycle({
+    config: config.privacy, prefix, redis: redis.privacy, subscriber: redis.subscriber, pool, metrics, log, hash, now, restrictionList,
+    stores: {
+      bindings: createBindingStore(redis.privacy, prefix),
+      calls, spool,
+      accounts: createAccountResolver(pool, { cacheMs: 0, now }),
+      isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+    },
+    onAccountChange: (sid) => {
+      recorder.forgetAccount(sid);
+      credentials.forget();
+    },
+  });
+
+  const gauges = createGauges({
+    bindings: async () => {
+      if (redis.main.status !== 'ready') return;
+      const t = now();
+      await bindings.prune(t);
+      metrics.bindingsActive.set(await bindings.countActive(t));
+    },
+    calls: () => (redis.main.status === 'ready' ? recorder.refreshGauges() : Promise.resolve()),
+    retention: () => (health.isUp('mysql') ? lifecycle.measure() : Promise.resolve()),
+  }, log);
   const routes: Route[] = [];
+  // The admin API, on the privacy connection; every request recorded in the access log.
   const accessLog = config.admin.tokens.length ? createAccessLog({ pool, log, metrics }) : null;
-  const adminRoute = accessLog && createAdminApi({
-    config: config.admin, redis, prefix: config.redis.keyPrefix, guardSecret: nonceSecret, pool,
-    service: lifecycle.service, holds: lifecycle.holds, restrictions: lifecycle.restrictions, accessLog, hash, log, metrics, now,
-  });
+  if (accessLog) {
+    routes.push(createAdminApi({
+      config: config.admin, redis: redis.privacy, prefix, guardSecret: nonceSecret, pool,
+      service: lifecycle.service, holds: lifecycle.holds, restrictions: lifecycle.restrictions, accessLog, hash, log, metrics, now,
+    }));
+  }
   const http = createHttpServer({
-    health, metrics, log, beforeScrape: refreshGauges, routes, tls: config.http.tls, metricsToken: config.http.metricsToken,
+    health, metrics, log, beforeScrape: gauges.refresh, routes, tls: config.http.tls, metricsToken: config.http.metricsToken,
   });
-  redis.on('ready', () => health.set('redis', true));
-  redis.on('close', () => health.set('redis', false));
-  redis.on('end', () => health.set('redis', false));
+  watchRedis(redis.main, health);
 
+  const registerOn = (srf: Srf, endSession: boolean) => srf.use('register', (req: InboundRequest, res: any) => {
+    void onRegister(req, res).finally(() => { if (endSession) srf.endSession(req); });
+  });
   const inbound: ReturnType<typeof connectInbound>[] = [];
   let outbound: Awaited<ReturnType<typeof listenOutbound>> | null = null;
-  const timers: NodeJS.Timeout[] = [];
+  let stopMysqlWatch = () => {};
   let httpPort = 0;
-  let closing: Promise<void> | null = null;
 
-  const pingMysql = () => {
-    pool.query('SELECT 1').then(
-      () => health.set('mysql', true),
-      (err: Error) => {
-        if (health.isUp('mysql')) log.error({ err: err.message }, 'MySQL unreachable (MYSQL_URL)');
-        health.set('mysql', false);
-      },
-    );
-  };
+  const shutdown = createShutdown(config.shutdownTimeoutMs, log, [
+    ['refuse new work', () => { onRegister.stopAccepting(); http.drain(); stopper.stop(); gauges.stop(); stopMysqlWatch(); }],
+    ['finish in-flight REGISTERs', () => onRegister.idle(), 0.25],
+    // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
+    ['disconnect from drachtio-server', () => { for (const c of inbound) c.disconnect(); }],
+    ['flush CDRs', () => recorder.flush(), 0.5],
+    ['stop CDR recorder', () => recorder.close()],
+    ['stop lifecycle timers', () => lifecycle.close()],
+    ['close outbound listener', () => outbound?.close()],
+    ['close HTTP server', () => http.close()],
+    // After the server: the last admin requests have their entries too.
+    ['write the admin access log', () => accessLog?.close()],
+    ['close Redis', () => redis.close()],
+    ['close MySQL pool', () => pool.end()],
+  ]);
 
   return {
     get httpPort() { return httpPort; },
@@ -156,25 +168,21 @@ export function createSidecar(d: SidecarDeps): Sidecar {
       if (!http.tls && config.admin.tokens.length && !isLoopback(config.http.host)) {
         log.warn({ host: config.http.host }, 'the admin API is reachable beyond this machine over plain HTTP: its bearer tokens and the data it returns travel unencrypted; set HTTPS_CERT_FILE and HTTPS_KEY_FILE');
       }
-      await waitForRedis(redis, stopper);
+      redis.connect();
+      await waitForRedis(redis.main, stopper);
       if (stopper.stopped) return;
-      health.set('redis', redis.status === 'ready');
-      await reportDurability(redis, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
+      await reportDurability(redis.main, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
-      health.set('mysql', true);
+      stopMysqlWatch = watchMysql(pool, health, log);
       await lifecycle.start();
       if (stopper.stopped) return;
-      if (adminRoute) routes.push(adminRoute);
-      timers.push(setInterval(pingMysql, 5000).unref());
-      timers.push(setInterval(() => {
-        refreshGauges().catch((err: Error) => log.warn({ err: err.message }, 'binding index prune failed'));
-      }, 15_000).unref());
+      gauges.every(15_000);
 
       // Every handler is registered before connecting: a route added later is sent
       // again and drachtio-server would count it twice in its round-robin.
       for (const srf of d.srfs as Srf[]) {
-        srf.use('register', track(srf, false));
+        registerOn(srf, false);
         recorder.subscribe(srf);
       }
       recorder.start();
@@ -182,51 +190,12 @@ export function createSidecar(d: SidecarDeps): Sidecar {
         inbound.push(connectInbound(d.srfs[i]!, { ...server, server: i }, config.drachtio, log, (up) => health.setDrachtio(i, up)));
       });
       if (d.srfListener) {
-        const out = d.srfListener as Srf;
-        out.use('register', track(out, true));
-        outbound = await listenOutbound(out, config.drachtio, log);
+        registerOn(d.srfListener as Srf, true);
+        outbound = await listenOutbound(d.srfListener, config.drachtio, log);
       }
     },
 
-    close() {
-      closing ??= shutdown();
-      return closing;
-    },
-
+    close: shutdown,
     reloadTls: () => http.reloadTls(),
   };
-
-  async function shutdown(): Promise<void> {
-    const total = config.shutdownTimeoutMs;
-    const deadline = Date.now() + total;
-    // Each stage waits at most its share, so one stuck stage cannot starve the next ones.
-    const within = async (stage: string, work: Promise<unknown>, share = 1) => {
-      const ms = Math.min(deadline - Date.now(), total * share);
-      try {
-        await withTimeout(work, ms, () => new ShutdownTimeoutError(stage, total));
-      } catch (err) {
-        log.error({ stage, err: (err as Error).message }, 'shutdown stage failed; continuing');
-      }
-    };
-    log.info('shutting down: refusing new work');
-    accepting = false;
-    http.drain();
-    stopper.stop();
-    for (const t of timers) clearInterval(t);
-    await within('finish in-flight REGISTERs', inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)), 0.25);
-    for (const c of inbound) c.disconnect();
-    // No new CDR events once drachtio is gone: write what is pending, then stop the writer.
-    await within('flush CDRs', recorder.flush(), 0.5);
-    await within('stop CDR recorder', recorder.close());
-    await within('stop lifecycle timers', lifecycle.close());
-    if (outbound) await within('close outbound listener', outbound.close());
-    await within('close HTTP server', http.close());
-    // After the server: the last admin requests have their entries too.
-    if (accessLog) await within('write the admin access log', accessLog.close());
-    // quit() waits for a reply a dead Redis will never send; disconnect() does not.
-    if (redis.status === 'ready') await within('close Redis', redis.quit());
-    else redis.disconnect();
-    await within('close MySQL pool', pool.end());
-    log.info('shutdown complete');
-  }
 }

@@ -6,6 +6,7 @@ import { ensureDatabase, describeMysql, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { MigrationError } from './errors.js';
 import type { Logger } from './log.js';
+import { createOutage } from './outage.js';
 
 export interface Stopper { readonly stopped: boolean; sleep(ms: number): Promise<void> }
 
@@ -27,11 +28,8 @@ export function createStopper(): Stopper & { stop(): void } {
   };
 }
 
+/** Waits until `redis` (connecting, and retrying, on its own: lib/redis.ts) is ready. */
 export async function waitForRedis(redis: Redis, stopper: Stopper): Promise<void> {
-  if (redis.status === 'wait') {
-    // Failures are logged by the client's error listener and retried by its retryStrategy.
-    redis.connect().catch(() => undefined);
-  }
   while (redis.status !== 'ready' && !stopper.stopped) await stopper.sleep(50);
 }
 
@@ -39,20 +37,17 @@ export async function waitForRedis(redis: Redis, stopper: Stopper): Promise<void
 export async function prepareMysql(config: Config['mysql'], pool: Pool, log: Logger, stopper: Stopper): Promise<void> {
   const where = describeMysql(config.url);
   let delay = 250;
-  let reported = false;
+  const outage = createOutage(log, { lost: `MySQL unreachable at ${where} (MYSQL_URL); retrying`, restored: 'MySQL reachable again', fields: { mysql: where } });
   while (!stopper.stopped) {
     try {
       await ensureDatabase(config);
       await migrate(pool, log);
-      if (reported) log.info({ mysql: where }, 'MySQL reachable again');
+      outage.recover();
       return;
     } catch (err) {
       // A failed migration is a bug or a schema conflict, not an outage: retrying won't help.
       if (err instanceof MigrationError) throw err;
-      if (!reported) {
-        log.error({ mysql: where, err: (err as Error).message }, `MySQL unreachable at ${where} (MYSQL_URL); retrying`);
-        reported = true;
-      }
+      outage.fail(err);
       await stopper.sleep(delay);
       delay = Math.min(delay * 2, 5000);
     }

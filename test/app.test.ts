@@ -60,7 +60,8 @@ t.test('MySQL unreachable at start: one clear line, keeps retrying, not ready, s
   const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
   t.equal(ready.status, 503);
   t.match(await ready.json(), { down: ['drachtio', 'mysql'] });
-  await new Promise((r) => setTimeout(r, 1500));
+  const attempts = proxy.refused;
+  await eventually(() => proxy.refused >= attempts + 3, 10_000, 25, 'three more connection attempts to MySQL');
   t.equal(p.lines.filter((l) => l.msg?.includes('(MYSQL_URL)')).length, 1, 'said once, not once per retry');
 
   proxy.restore();

@@ -3,7 +3,7 @@
 // (test/calls/helpers.ts) sent as drachtio-server's cdr:attempt / cdr:start / cdr:stop.
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
-import { createAccountQueries } from '../../lib/db/accounts.js';
+import { createAccountQueries } from '../../lib/db/provision.js';
 import { computeHa1 } from '../../lib/register/digest.js';
 import { leg } from '../../test/calls/helpers.js';
 import { Device, type Send } from '../../test/helpers/ua.js';

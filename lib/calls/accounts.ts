@@ -10,7 +10,10 @@
 // the database (an opt-out, a number moving) is honoured within that time without a restart.
 // invalidate() drops entries at once (for a pub/sub notification); a lookup already running when
 // invalidate() is called does not repopulate the cache with what it read.
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
+import { createCache } from '../cache.js';
+import { accountById, accountByRealm, type AccountFlags } from '../db/accounts.js';
+import { accountByNumber } from '../db/phone-numbers.js';
 
 export interface ResolutionInputs {
   xAccountSid: string | null;
@@ -29,34 +32,26 @@ export interface AccountResolver {
   invalidate(accountSid?: string): void;
 }
 
-interface AccountRow { accountSid: string; disableCdrs: boolean }
-interface Entry { value: AccountRow | null; expires: number }
+type AccountRow = AccountFlags;
 
 const MAX_ENTRIES = 50_000;
 
 export function createAccountResolver(pool: Pool, o: { cacheMs: number; now: () => number }): AccountResolver {
   // Keys: 'a:<sid>' the account itself, 'n:<number>' and 'r:<realm>' the account they point to.
-  const cache = new Map<string, Entry>();
+  const cache = createCache<AccountRow | null>({ max: MAX_ENTRIES, ttlMs: o.cacheMs, now: o.now });
   const inflight = new Map<string, Promise<AccountRow | null>>();
   let generation = 0;
 
-  const cached = (key: string): Entry | undefined => {
-    const e = cache.get(key);
-    if (e && e.expires > o.now()) return e;
-    if (e) cache.delete(key);
-    return undefined;
-  };
   const remember = (key: string, value: AccountRow | null, gen: number) => {
-    if (gen !== generation || o.cacheMs === 0) return;
-    if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
-    cache.set(key, { value, expires: o.now() + o.cacheMs });
-    if (value) cache.set(`a:${value.accountSid}`, { value, expires: o.now() + o.cacheMs });
+    if (gen !== generation) return;
+    cache.set(key, value);
+    if (value) cache.set(`a:${value.accountSid}`, value);
   };
 
   /** One query per key at a time: concurrent legs of one number share it. */
   const lookup = (key: string, query: () => Promise<AccountRow | null>): Promise<AccountRow | null> => {
-    const hit = cached(key);
-    if (hit) return Promise.resolve(hit.value);
+    const hit = cache.get(key);
+    if (hit !== undefined) return Promise.resolve(hit);
     const running = inflight.get(key);
     if (running) return running;
     const gen = generation;
@@ -68,26 +63,10 @@ export function createAccountResolver(pool: Pool, o: { cacheMs: number; now: () 
     return p;
   };
 
-  const first = (rows: RowDataPacket[]): AccountRow | null =>
-    rows[0] ? { accountSid: String(rows[0].account_sid), disableCdrs: Boolean(Number(rows[0].disable_cdrs)) } : null;
-
-  const byAccount = (sid: string) => lookup(`a:${sid}`, async () => {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT account_sid, disable_cdrs FROM accounts WHERE account_sid = ?', [sid]);
-    return first(rows);
-  });
-  const byNumber = (user: string) => lookup(`n:${user}`, async () => {
-    const variants = numberVariants(user);
-    const [rows] = await pool.query<RowDataPacket[]>(
-      `SELECT n.number, a.account_sid, a.disable_cdrs FROM phone_numbers n JOIN accounts a ON a.account_sid = n.account_sid
-        WHERE n.number IN (?)`, [variants]);
-    // As dialled first, then the variants in order.
-    rows.sort((x, y) => variants.indexOf(String(x.number)) - variants.indexOf(String(y.number)));
-    return first(rows);
-  });
-  const byRealm = (host: string) => lookup(`r:${host}`, async () => {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT account_sid, disable_cdrs FROM accounts WHERE sip_realm = ?', [host]);
-    return first(rows);
-  });
+  const byAccount = (sid: string) => lookup(`a:${sid}`, () => accountById(pool, sid));
+  // As dialled first, then the variants in order.
+  const byNumber = (user: string) => lookup(`n:${user}`, () => accountByNumber(pool, numberVariants(user)));
+  const byRealm = (host: string) => lookup(`r:${host}`, () => accountByRealm(pool, host));
 
   return {
     async resolve(i) {
@@ -110,11 +89,8 @@ export function createAccountResolver(pool: Pool, o: { cacheMs: number; now: () 
 
     invalidate(accountSid) {
       generation++;
-      if (accountSid === undefined) {
-        cache.clear();
-        return;
-      }
-      for (const [key, e] of cache) if (e.value?.accountSid === accountSid || key === `a:${accountSid}`) cache.delete(key);
+      if (accountSid === undefined) return cache.clear();
+      cache.clear((key, value) => value?.accountSid === accountSid || key === `a:${accountSid}`);
     },
   };
 }

@@ -16,7 +16,10 @@
 // outside that list. A proxied call has one Call-ID and so one leg, fed by both of its INVITEs: the one
 // from the network fills the INVITE facts, the forwarded one only fills what is still missing.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Result } from 'ioredis';
+import { memoize } from '../cache.js';
+import { defineScripts, luaScripts } from '../lua.js';
+import type { PipelinedRedis } from '../redis.js';
 import type { AttemptFacts, CdrEvent, Role } from './event.js';
 
 export const DONE_TTL_SECONDS = 600;
@@ -37,56 +40,25 @@ export interface LegState {
 export type MergeResult = 'ok' | 'duplicate' | 'late';
 export type FinishResult = 'spooled' | 'full' | 'dropped' | 'missing' | 'duplicate' | 'changed';
 
-// KEYS: leg, done, index. ARGV: member, index score, ttl s, flag, #set, #setnx, #min, then name/value pairs.
-const MERGE = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'late' end
-if redis.call('HSETNX', KEYS[1], ARGV[4], '1') == 0 then return 'duplicate' end
-local i = 8
-for _ = 1, tonumber(ARGV[5]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
-for _ = 1, tonumber(ARGV[6]) do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
-for _ = 1, tonumber(ARGV[7]) do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  if not cur or tonumber(ARGV[i + 1]) < tonumber(cur) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  i = i + 2
-end
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-return 'ok'
-`;
+const SCRIPTS = luaScripts(__dirname, {
+  sidecarCdrMerge: ['merge.lua', 3], sidecarCdrFinish: ['finish.lua', 4], sidecarCdrRead: ['read.lua', 2],
+  sidecarCdrDiscard: ['discard.lua', 2], sidecarCdrCountInFlight: ['count-in-flight.lua', 1],
+});
 
-// KEYS: leg, done, index, spool. ARGV: member, expected version, row JSON ('' = no row), done ttl, spool max.
-// Deleting the leg and queueing its row happen together, so no crash can lose one without the other.
-const FINISH = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 'duplicate' end
-  return 'missing'
-end
-if v ~= ARGV[2] then return 'changed' end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-if ARGV[3] == '' then return 'dropped' end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
-if redis.call('LLEN', KEYS[4]) >= tonumber(ARGV[5]) then return 'full' end
-redis.call('RPUSH', KEYS[4], ARGV[3])
-return 'spooled'
-`;
-
-// KEYS: leg, done. The leg's fields and whether it is finished, in one command (not MULTI): the recorder's
-// connection pipelines its commands (recorder.ts), and a MULTI would overtake the merges queued before it.
-const READ = `
-local h = redis.call('HGETALL', KEYS[1])
-table.insert(h, 1, redis.call('EXISTS', KEYS[2]))
-return h
-`;
-
-// KEYS: leg, index. ARGV: member. 1 when there was a leg.
-const DISCARD = `
-local n = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return n
-`;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** merge.lua */
+    sidecarCdrMerge(...args: (string | number)[]): Result<MergeResult, Context>;
+    /** finish.lua */
+    sidecarCdrFinish(leg: string, done: string, index: string, spool: string, member: string, version: string, row: string, doneTtl: number, spoolMax: number): Result<FinishResult, Context>;
+    /** read.lua: done (0 | 1), then the leg's field/value pairs */
+    sidecarCdrRead(leg: string, done: string): Result<[number, ...string[]], Context>;
+    /** discard.lua */
+    sidecarCdrDiscard(leg: string, index: string, member: string): Result<'discarded' | 'none', Context>;
+    /** count-in-flight.lua */
+    sidecarCdrCountInFlight(index: string, now: number): Result<number, Context>;
+  }
+}
 
 export interface CallState {
   /** Records an attempt or start; 'duplicate' when this source/role was already seen, 'late' when the leg is finished. */
@@ -104,34 +76,15 @@ export interface CallState {
   isLegKey(key: string): boolean;
 }
 
-type Run = (...args: (string | number)[]) => Promise<string>;
-
 // A leg's id is needed by each of its events (attempt, start, the stop's read and finish): a SHA-256
-// each time was 4 % of an event's cost. The last few thousand are kept (emptied when full).
-const ids = new Map<string, string>();
-const MAX_CACHED_IDS = 20_000;
+// each time was 4 % of an event's cost. The most recent ones are kept.
+export const legId = memoize((callId) => createHash('sha256').update(callId).digest('base64url').slice(0, 22), 20_000);
 
-export function legId(callId: string): string {
-  let id = ids.get(callId);
-  if (id === undefined) {
-    id = createHash('sha256').update(callId).digest('base64url').slice(0, 22);
-    if (ids.size >= MAX_CACHED_IDS) ids.clear();
-    ids.set(callId, id);
-  }
-  return id;
-}
-
-export function createCallState(redis: Redis, prefix: string, ttlSeconds: number): CallState {
+export function createCallState(redis: PipelinedRedis, prefix: string, ttlSeconds: number): CallState {
   const legKey = (id: string) => `${prefix}cdr:leg:${id}`;
   const doneKey = (id: string) => `${prefix}cdr:done:${id}`;
   const indexKey = `${prefix}cdr:legs`;
-  redis.defineCommand('sidecarCdrMerge', { numberOfKeys: 3, lua: MERGE });
-  redis.defineCommand('sidecarCdrFinish', { numberOfKeys: 4, lua: FINISH });
-  redis.defineCommand('sidecarCdrRead', { numberOfKeys: 2, lua: READ });
-  redis.defineCommand('sidecarCdrDiscard', { numberOfKeys: 2, lua: DISCARD });
-  const r = redis as unknown as {
-    sidecarCdrMerge: Run; sidecarCdrFinish: Run; sidecarCdrDiscard: Run; sidecarCdrRead(...a: string[]): Promise<(string | number)[]>;
-  };
+  defineScripts(redis, SCRIPTS);
 
   return {
     async merge(ev, now) {
@@ -162,12 +115,12 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
         legKey(id), doneKey(id), indexKey, id, now + ttlSeconds * 1000, ttlSeconds, flag, set.length, setnx.length, min.length,
       ];
       for (const [k, v] of [...set, ...setnx, ...min]) args.push(k, v);
-      return (await r.sidecarCdrMerge(...args)) as MergeResult;
+      return redis.sidecarCdrMerge(...args);
     },
 
     async read(callId) {
       const id = legId(callId);
-      const res = await r.sidecarCdrRead(legKey(id), doneKey(id));
+      const res = await redis.sidecarCdrRead(legKey(id), doneKey(id));
       const h: Record<string, string> = {};
       for (let i = 1; i < res.length; i += 2) h[res[i] as string] = res[i + 1] as string;
       return { done: res[0] === 1, state: h.v ? toState(h) : null };
@@ -175,14 +128,11 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
 
     async finish(callId, version, row, spool) {
       const id = legId(callId);
-      return (await r.sidecarCdrFinish(
-        legKey(id), doneKey(id), indexKey, spool.key, id, version, row ?? '', DONE_TTL_SECONDS, spool.max,
-      )) as FinishResult;
+      return redis.sidecarCdrFinish(legKey(id), doneKey(id), indexKey, spool.key, id, version, row ?? '', DONE_TTL_SECONDS, spool.max);
     },
 
     async countInFlight(now) {
-      const res = await redis.multi().zremrangebyscore(indexKey, '-inf', now).zcard(indexKey).exec();
-      return Number(res?.[1]?.[1] ?? 0);
+      return Number(await redis.sidecarCdrCountInFlight(indexKey, now));
     },
 
     async listInFlight(now, limit = 10_000) {
@@ -196,7 +146,7 @@ export function createCallState(redis: Redis, prefix: string, ttlSeconds: number
 
     async discard(callId) {
       const id = legId(callId);
-      return Number(await r.sidecarCdrDiscard(legKey(id), indexKey, id)) === 1;
+      return (await redis.sidecarCdrDiscard(legKey(id), indexKey, id)) === 'discarded';
     },
 
     isLegKey: (key) => key.startsWith(`${prefix}cdr:leg:`),

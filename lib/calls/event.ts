@@ -8,6 +8,7 @@ import {
   accountSidHeader, callIdOf, header, isCdrSipMessage, nameAddrParts, sanitiseUserAgent, topViaSource, uriParts,
   type CdrSipMessage,
 } from './sip.js';
+import { DAY_MS } from '../time.js';
 
 export const SOURCES = ['network', 'application'] as const;
 export type Source = (typeof SOURCES)[number];
@@ -24,7 +25,6 @@ export const DIALOG_ENDING_REASONS: ReadonlySet<StopReason> = new Set([
   'normal-release', 'session-expired', 'system-initiated-termination', 'system-error-initiated-termination',
 ]);
 
-export const DAY_MS = 86_400_000;
 const HALF_DAY_MS = DAY_MS / 2;
 
 /** Allow-listed facts of an INVITE. */

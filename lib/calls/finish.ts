@@ -1,7 +1,7 @@
 // A stop event ends a leg: wait briefly for the leg's other events (another instance may still be
 // recording them), resolve the account, apply the opt-out as it is when the leg ends, then hand the
 // row to the spool and delete the leg in one atomic step (correlate.finish).
-import { StoreUnavailableError } from '../errors.js';
+import { errorKind, StoreUnavailableError } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
 import type { AccountResolver, ResolvedAccount } from './accounts.js';
@@ -58,8 +58,8 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
     } catch (err) {
       // MySQL cannot answer now: spool the row unresolved; the writer resolves it (and applies the
       // opt-out) when MySQL is back, so nothing is lost and nothing is kept for an opted-out account.
-      // Anything else is a bug, not an outage: let it surface.
-      if (!(err instanceof StoreUnavailableError) && typeof (err as { code?: unknown }).code !== 'string') throw err;
+      // Anything else (an SQL error included) is a bug, not an outage: let it surface.
+      if (errorKind(err) !== 'unavailable') throw err;
       log.debug({ err: (err as Error).message }, 'account lookup failed; row spooled unresolved');
       return { kind: 'deferred' };
     }

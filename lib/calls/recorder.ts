@@ -2,12 +2,16 @@
 // Redis (correlate.ts) → on stop: account and opt-out (accounts.ts, finish.ts) → Redis spool →
 // batch writer (writer.ts) → `cdrs`, whose day partitions partitions.ts keeps ahead.
 //
-// The flow has its own Redis connection without a command timeout and with an offline queue: while
-// Redis is unreachable, events wait in memory (at most MAX_PENDING_EVENTS) and are applied in order
-// when it returns. Beyond that bound, or if the process stops before Redis returns, events are lost
-// and counted (cdrs_skipped_total{reason="redis_unavailable"}).
+// The flow has its own Redis connection (lib/redis.ts `cdr`). A command it cannot get through fails
+// within the command timeout; the event then waits in memory (at most MAX_PENDING_EVENTS) and is
+// applied again, in order, when the connection is back. Beyond that bound, or if the process stops
+// before Redis returns, events are lost and counted (cdrs_skipped_total{reason="redis_unavailable"}):
+// only those, so the count is what was really lost. Every script is idempotent, so applying an event
+// again after a reply that never came at worst counts it as a duplicate.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { PipelinedRedis, Redis } from '../redis.js';
+import { errorKind, reportBug } from '../errors.js';
+import { settlesWithin } from '../timeout.js';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
 import type { SrfInstance } from '../drachtio.js';
@@ -17,7 +21,7 @@ import { createAccountResolver, type AccountResolver } from './accounts.js';
 import { createCallState, type CallState } from './correlate.js';
 import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
 import { createStopHandler } from './finish.js';
-import { ensurePartitions } from './partitions.js';
+import { ensurePartitions } from '../db/cdr-partitions.js';
 import { createSpool, type Spool } from './spool.js';
 import { createWriter, type Writer, type WriterDeps } from './writer.js';
 
@@ -32,12 +36,17 @@ export interface CallRecorder {
   close(): Promise<void>;
   /** Refreshes the spool depth and in-flight gauges. */
   refreshGauges(): Promise<void>;
+  /** Drops what is cached about an account (its opt-out flag, what resolves to it): it changed. */
+  forgetAccount(accountSid: string): void;
 }
 
 export interface CallRecorderDeps {
   config: Config['cdr'];
   prefix: string;
-  redis: Redis;
+  /** The flow's own connection (lib/redis.ts `cdr`). */
+  redis: PipelinedRedis;
+  /** A connection for the gauges' reads (they use MULTI). */
+  gaugeRedis: Redis;
   pool: Pool;
   metrics: Metrics;
   log: Logger;
@@ -52,6 +61,8 @@ export interface CallRecorderDeps {
 export const MAX_PENDING_EVENTS = 10_000;
 const PARTITION_CHECK_MS = 10 * 60_000;
 const CLOSE_WAIT_MS = 2000;
+/** Retry pause when a command timed out on a connection that is still up (Redis slow, not gone). */
+const RETRY_MS = 100;
 
 export interface CallRecorderHandle extends CallRecorder {
   /** Resolution and opt-out cache; invalidate() is the hook for change notifications. */
@@ -66,24 +77,24 @@ export interface CallRecorderHandle extends CallRecorder {
 export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   const { config, prefix, pool, metrics, log } = d;
   const now = d.now ?? Date.now;
-  // Auto-pipelining: the commands of the events handled in one event-loop turn leave in one write. A
-  // socket write per command was the largest single cost of an event. Order is kept (FIFO), so a leg's
-  // merges still reach Redis before its stop reads it; nothing on this connection may use MULTI.
-  const conn = d.redis.duplicate({
-    commandTimeout: undefined, maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: true, connectionName: 'sidecar-cdr',
-    enableAutoPipelining: true,
-  });
+  // The connection auto-pipelines: the commands of the events handled in one event-loop turn leave in
+  // one write (a socket write per command was the largest single cost of an event). Order is kept
+  // (FIFO), so a leg's merges still reach Redis before its stop reads it.
+  const conn = d.redis;
   let connError = false;
   conn.on('error', (err: Error) => {
     if (!connError) log.warn({ err: err.message }, 'CDR Redis connection lost; events are held in memory until it returns');
     connError = true;
   });
-  conn.on('ready', () => { connError = false; });
+  // Events waiting for the connection to come back; each learns whether to try again (false: shutdown).
+  const waiters = new Set<(again: boolean) => void>();
+  const wake = (again: boolean) => { for (const w of waiters) w(again); waiters.clear(); };
+  conn.on('ready', () => { connError = false; wake(true); });
 
   const calls = createCallState(conn, prefix, config.callStateTtlSeconds);
   const spool = createSpool(conn, prefix, config.spoolMax);
-  const gaugeCalls = createCallState(d.redis, prefix, config.callStateTtlSeconds);
-  const gaugeSpool = createSpool(d.redis, prefix, config.spoolMax);
+  const gaugeCalls = createCallState(d.gaugeRedis, prefix, config.callStateTtlSeconds);
+  const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
   const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID(), restrictions: d.restrictions });
   const onStop = createStopHandler({
@@ -95,7 +106,13 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   // Events received but not yet applied; `lost` once counted as lost (at most once per event).
   const pending = new Map<Promise<void>, { lost: boolean }>();
   let started = false;
+  /** Shutdown began: events waiting for Redis give up (those on their way still land). */
+  let closing = false;
+  /** Shutdown done: an event now can no longer be applied. */
   let closed = false;
+  /** Events taken in for applying, by type: what the closing line reports. */
+  const received: Record<EventType, number> = { attempt: 0, start: 0, stop: 0 };
+  let lostAtShutdown = 0;
   let backlogLoggedAt = 0;
   const timers: NodeJS.Timeout[] = [];
 
@@ -103,6 +120,23 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     if (ev.type === 'stop') return onStop(ev);
     const r = await calls.merge(ev, now());
     if (r !== 'ok') skip('duplicate');
+  };
+
+  /** Resolves once the connection is back (true), or shutdown gives up waiting for it (false). */
+  const redisBack = () => new Promise<boolean>((resolve) => {
+    if (closing) return resolve(false);
+    if (conn.status === 'ready') setTimeout(() => resolve(!closing), RETRY_MS).unref();
+    else waiters.add(resolve);
+  });
+
+  const applyHeld = async (ev: CdrEvent): Promise<void> => {
+    for (;;) {
+      try {
+        return await apply(ev);
+      } catch (err) {
+        if (errorKind(err) !== 'unavailable' || !(await redisBack())) throw err;
+      }
+    }
   };
 
   // Runs inside drachtio-srf's socket handler: it must never throw nor leave a rejection unhandled.
@@ -122,13 +156,19 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
         }
         return skip('redis_unavailable');
       }
+      received[type]++;
       const held = { lost: false };
-      const p: Promise<void> = apply(n.event)
-        .catch((err: Error) => {
+      const p: Promise<void> = applyHeld(n.event)
+        .catch((err: unknown) => {
           if (held.lost) return;
           held.lost = true;
+          if (errorKind(err) === 'bug') {
+            skip('invalid');
+            return reportBug({ log, metrics }, 'cdr', err, 'CDR event dropped: internal error', { type });
+          }
           skip('redis_unavailable');
-          log.error({ type, err: err.message }, 'CDR event lost: Redis failed');
+          if (closing) lostAtShutdown++;
+          else log.error({ type, err: (err as Error).message }, 'CDR event lost: Redis failed');
         })
         .finally(() => { pending.delete(p); });
       pending.set(p, held);
@@ -145,12 +185,10 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     );
   };
 
-  const withTimeout = (work: Promise<unknown>) =>
-    Promise.race([work.catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
-
   return {
     accounts, calls, spool, writer,
     pendingEvents: () => pending.size,
+    forgetAccount: (sid) => accounts.invalidate(sid),
 
     subscribe(srf) {
       const on = srf.on.bind(srf) as unknown as (event: string, fn: (...args: unknown[]) => void) => void;
@@ -162,7 +200,6 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     start() {
       if (started || closed) return;
       started = true;
-      conn.connect().catch(() => undefined); // failures are retried by the client and logged above
       writer.start();
       upkeep();
       const t = setInterval(upkeep, PARTITION_CHECK_MS);
@@ -176,21 +213,22 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     },
 
     async close() {
-      if (closed) return;
-      closed = true;
+      if (closing) return;
+      closing = true;
+      wake(false); // events waiting for Redis to come back give up now and are counted as lost
       for (const t of timers) clearInterval(t);
-      await withTimeout(writer.close());
-      if (conn.status === 'ready') await withTimeout(conn.quit());
-      conn.disconnect();
-      // Events still waiting for Redis now will never be applied (ioredis keeps its offline queue
-      // of a connection closed while reconnecting without settling it): count them as lost.
-      let lost = 0;
-      for (const held of pending.values()) if (!held.lost) { held.lost = true; lost++; }
+      await settlesWithin(writer.close(), CLOSE_WAIT_MS);
+      // Events whose commands are on their way land (or fail and are counted) within the command
+      // timeout: wait for them rather than guess.
+      await settlesWithin(Promise.allSettled([...pending.keys()]), CLOSE_WAIT_MS);
+      closed = true;
+      let unsettled = 0;
+      for (const held of pending.values()) if (!held.lost) { held.lost = true; unsettled++; }
       pending.clear();
-      if (lost) {
-        metrics.cdrsSkipped.inc({ reason: 'redis_unavailable' }, lost);
-        log.error({ lost }, 'CDR events still waiting for Redis at shutdown were lost');
-      }
+      if (unsettled) metrics.cdrsSkipped.inc({ reason: 'redis_unavailable' }, unsettled);
+      const lost = lostAtShutdown + unsettled;
+      if (lost) log.error({ lost }, 'CDR events still waiting for Redis at shutdown were lost');
+      log.info({ received, lost }, 'CDR recorder stopped');
     },
 
     async refreshGauges() {

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { AccountResolver } from './accounts.js';
 import { CDR_COLUMNS, parseSpoolRow, toSqlValues, type SqlValue } from './row.js';
-import type { Spool } from './spool.js';
+import { ERASED, type Spool } from './spool.js';
 
 export const LOCK_TTL_MS = 15_000;
 /** How long the writer keeps the MySQL write lock across consecutive full batches. */
@@ -89,6 +89,7 @@ export function createWriter(d: WriterDeps): Writer {
     const values: SqlValue[][] = [];
     const skipped = { invalid: 0, opted_out: 0, unknown_account: 0, restricted: 0 };
     for (const json of batch) {
+      if (json === ERASED) continue; // an erasure's mark, removed by it a moment later
       const row = parseSpoolRow(json);
       if (!row) {
         skipped.invalid++;

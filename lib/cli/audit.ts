@@ -8,13 +8,13 @@ import { createPool } from '../db/pool.js';
 import { ConfigError } from '../errors.js';
 import { createHasher, createLogger } from '../log.js';
 import { runAudit, summarise } from '../privacy/audit.js';
-import { createRedis } from '../redis.js';
+import { openRedis } from '../redis.js';
 import { createBindingStore } from '../register/bindings.js';
 
 async function main(): Promise<number> {
   const config = loadConfig();
   const log = createLogger({ ...config.log, level: 'error' });
-  const redis = createRedis(config.redis, log);
+  const redis = openRedis(config.redis, log, 'privacy');
   const pool = createPool(config.mysql, 2);
   try {
     await redis.connect();

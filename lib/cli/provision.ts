@@ -3,7 +3,7 @@
 // the digests (HA1) are stored.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/index.js';
-import { createAccountQueries } from '../db/accounts.js';
+import { createAccountQueries } from '../db/provision.js';
 import { migrate } from '../db/migrate.js';
 import { createPool, ensureDatabase } from '../db/pool.js';
 import { ConfigError } from '../errors.js';

@@ -2,7 +2,7 @@
 // No erasure of an account touches it (it names accounts only by keyed hash).
 import type { Readable } from 'node:stream';
 import type { Pool } from 'mysql2/promise';
-import { deleteInBatches } from './cdrs-held.js';
+import { deleteInBatches } from './cdrs.js';
 import type { Db } from './db.js';
 
 export const ACCESS_LOG_RETENTION_DAYS = 400;

@@ -1,7 +1,9 @@
 // Every statement on `cdrs_held`, the CDRs past retention that a legal hold keeps, and the erasure of
 // CDR rows except held ones from both tables. A held row is moved here by the retention purge before
 // the day partition it lived in is dropped; it leaves at the first purge after no hold covers it.
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Readable } from 'node:stream';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { DELETE_BATCH, deleteInBatches, filterSql, type CdrFilter } from './cdrs.js';
 import type { Db } from './db.js';
 
 /** A condition on a CDR row that is TRUE when a standing hold covers it and FALSE otherwise, never NULL. */
@@ -11,18 +13,6 @@ export const HELD_COLUMNS = [
   'cdr_id', 'account_sid', 'sip_callid', 'direction', 'from_user', 'to_user', 'remote_host', 'attempted_at', 'answered_at',
   'terminated_at', 'duration', 'answered', 'sip_status', 'termination_reason', 'role', 'user_agent', 'created_at',
 ] as const;
-
-export const DELETE_BATCH = 5000;
-
-/** Runs a DELETE … LIMIT `batch` until it removes fewer rows: no statement holds many row locks for long. */
-export async function deleteInBatches(db: Db, sql: string, params: unknown[], batch = DELETE_BATCH): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const [r] = await db.query<ResultSetHeader>(`${sql} LIMIT ${batch}`, params);
-    total += r.affectedRows;
-    if (r.affectedRows < batch) return total;
-  }
-}
 
 /** Copies the held rows of `cdrs` attempted before `cutoff` into cdrs_held (again: a no-op). */
 export async function moveHeldAside(db: Db, cutoff: Date, held: HeldCondition, heldAt: Date): Promise<number> {
@@ -71,4 +61,10 @@ export async function eraseExceptHeld(db: Db, m: CdrMatch, held: HeldCondition):
     cdrs += await deleteInBatches(db, `DELETE FROM ${table} WHERE ${where} AND NOT ${held.where}`, [...params, ...held.params]);
   }
   return { cdrs, held: kept };
+}
+
+/** The filter's rows of cdrs_held, oldest first, as a stream of row objects. */
+export function streamHeldOf(pool: Pool, columns: readonly string[], f: CdrFilter): Readable {
+  const { where, params } = filterSql(f);
+  return pool.pool.query(`SELECT ${columns.join(', ')} FROM cdrs_held WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
 }

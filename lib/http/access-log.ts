@@ -8,7 +8,7 @@ import type { Pool } from 'mysql2/promise';
 import {
   ACCESS_LOG_COLUMNS, ACCESS_LOG_RETENTION_DAYS, insertAccessEntries, purgeAccessEntries, streamAccessEntries, type AccessEntry,
 } from '../db/access-log.js';
-import { DAY_MS } from '../calls/event.js';
+import { DAY_MS } from '../time.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 

@@ -3,7 +3,7 @@
 // calls into lib/privacy. Mounted only when an admin token is configured.
 import type http from 'node:http';
 import type { AdminScope } from '../../config/index.js';
-import { BadInputError, StoreUnavailableError } from '../errors.js';
+import { BadInputError, errorKind, errorSummary, reportBug } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { bareNumber } from '../privacy/holds.js';
@@ -89,7 +89,8 @@ export function createAdminRoute(o: {
       return true;
     }
     entry.actor = auth.token.name;
-    if (matches.length === 0) { sendError(res, 404, 'not_found', `no route for ${method} ${url.pathname}`); return true; }
+    // Never echo the path: it may name an account, a user or a number.
+    if (matches.length === 0) { sendError(res, 404, 'not_found', 'no such route; see the README\'s "Admin API"'); return true; }
     const hit = matches.find((x) => x.r.def.method === method);
     if (!hit) {
       const allow = matches.map((x) => x.r.def.method).join(', ');
@@ -121,10 +122,24 @@ export function createAdminRoute(o: {
       };
       await def.handle(c);
     } catch (err) {
-      if (err instanceof URIError) sendError(res, 400, 'bad_request', 'the path is not valid percent-encoding');
-      else if (err instanceof BadInputError && !res.headersSent) sendError(res, err.status, err.code, err.message);
-      else if (err instanceof StoreUnavailableError && !res.headersSent) sendError(res, 503, 'unavailable', err.message, { 'retry-after': '5' });
-      else throw err;
+      const kind = err instanceof URIError ? 'bad_input' : errorKind(err);
+      if (res.headersSent) {
+        // A stream cut short (an export whose store failed): the client sees a truncated body.
+        if (kind === 'bug') reportBug(o, 'admin', err, 'admin request failed mid-response', { route: entry.route });
+        else o.log.error({ route: entry.route, err: errorSummary(err) }, 'admin response cut short: store unavailable');
+        res.destroy();
+      } else if (err instanceof URIError) {
+        sendError(res, 400, 'bad_request', 'the path is not valid percent-encoding');
+      } else if (kind === 'bad_input') {
+        const e = err instanceof BadInputError ? err : null;
+        sendError(res, e?.status ?? 400, e?.code ?? 'bad_request', (err as Error).message);
+      } else if (kind === 'unavailable') {
+        o.log.warn({ route: entry.route, err: errorSummary(err) }, 'admin request answered 503: store unavailable');
+        sendError(res, 503, 'unavailable', 'a store is unavailable; nothing was changed that a retry would not finish', { 'retry-after': '5' });
+      } else {
+        reportBug(o, 'admin', err, 'admin request failed', { route: entry.route });
+        sendError(res, 500, 'internal', 'internal error');
+      }
     }
     return true;
   };

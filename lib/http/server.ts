@@ -1,6 +1,7 @@
 // One HTTP server for operators: liveness, readiness and metrics. Routes stay thin.
 // HTTPS instead of HTTP when HTTPS_CERT_FILE / HTTPS_KEY_FILE are set (tls.ts).
 import type http from 'node:http';
+import { reportBug } from '../errors.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -31,8 +32,9 @@ export function createHttpServer(o: {
   const metricsAuthorized = o.metricsToken ? bearerMatcher(o.metricsToken) : () => true;
 
   const listener = createListener((req, res) => {
-    handle(req, res).catch((err: Error) => {
-      o.log.error({ err: err.message, path: req.url?.split('?')[0] }, 'HTTP request failed');
+    handle(req, res).catch((err: unknown) => {
+      // No path in the line: a path may name an account, a user or a number.
+      reportBug(o, 'http', err, 'HTTP request failed', { method: req.method });
       if (!res.headersSent) sendError(res, 500, 'internal', 'internal error');
       else res.destroy();
     });
@@ -60,7 +62,7 @@ export function createHttpServer(o: {
       return;
     }
     for (const route of o.routes ?? []) if (await route(req, res, url)) return;
-    sendError(res, 404, 'not_found', `no route for ${req.method} ${url.pathname}`);
+    sendError(res, 404, 'not_found', 'no such route');
   }
 
   return {

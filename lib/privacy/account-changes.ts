@@ -1,7 +1,8 @@
 // Account changes (opt-out, closure) reach every daemon instance within a Redis pub/sub
 // round trip, instead of waiting for the caches' TTLs.
 //
-//   {p}account-changes   PUB/SUB channel; message = account_sid
+//   {p}account-changes   PUB/SUB channel; message = account_sid, or RESTRICTIONS_CHANGED
+//                        (lib/privacy/restrictions.ts: re-read the restricted numbers)
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 
@@ -12,24 +13,24 @@ export interface AccountChanges {
   close(): Promise<void>;
 }
 
-export function createAccountChanges(redis: Redis, prefix: string, log: Logger): AccountChanges {
-  const channel = `${prefix}account-changes`;
-  // A subscribed connection can do nothing else, so it is a connection of its own.
-  const sub = redis.duplicate({ lazyConnect: true, connectionName: 'sidecar-account-changes' });
-  sub.on('error', (err: Error) => log.debug({ err: err.message }, 'account-changes subscription: Redis error'));
+/** `subscriber`: a connection of its own (a subscribed connection can do nothing else). */
+export function createAccountChanges(o: { publisher: Redis; subscriber: Redis; prefix: string; log: Logger }): AccountChanges {
+  const channel = `${o.prefix}account-changes`;
+  let subscribed = false;
   return {
     async publish(accountSid) {
-      await redis.publish(channel, accountSid);
+      await o.publisher.publish(channel, accountSid);
     },
     async subscribe(onChange) {
-      sub.on('message', (ch: string, message: string) => { if (ch === channel) onChange(message); });
+      o.subscriber.on('message', (ch: string, message: string) => { if (ch === channel) onChange(message); });
       // ioredis re-subscribes by itself after a reconnect.
-      await sub.connect();
-      await sub.subscribe(channel);
+      await o.subscriber.subscribe(channel);
+      subscribed = true;
     },
     async close() {
-      if (sub.status === 'ready') await sub.quit();
-      else sub.disconnect();
+      if (!subscribed || o.subscriber.status !== 'ready') return;
+      subscribed = false;
+      await o.subscriber.unsubscribe(channel).catch((err: Error) => o.log.debug({ err: err.message }, 'account-changes: unsubscribe failed'));
     },
   };
 }

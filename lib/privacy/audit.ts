@@ -18,6 +18,7 @@ import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
 import { scanKeys } from '../redis.js';
 import { countRows } from '../db/cdrs-held.js';
 import { allRestrictions } from '../db/restrictions.js';
+import { DAY_MS } from '../time.js';
 import { bareNumber, holdSet, loadHoldSet } from './holds.js';
 
 /** A CDR may land this long after an opt-out: the resolution cache's worst case (issue: within 5 s). */
@@ -110,7 +111,7 @@ async function auditMysql(d: AuditDeps, now: number, breach: Breach): Promise<nu
   }
   if (!names.has('cdrs')) return 0;
 
-  const cutoff = new Date(now - d.retentionDays * 86_400_000);
+  const cutoff = new Date(now - d.retentionDays * DAY_MS);
   const holds = names.has('legal_holds') ? await loadHoldSet(d.pool, new Date(now)) : holdSet([]);
   let held = 0;
   for (const table of names.has('cdrs_held') ? ['cdrs', 'cdrs_held'] : ['cdrs']) {

@@ -3,6 +3,8 @@
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'mysql2/promise';
+import { streamCdrsOf, type CdrFilter } from '../db/cdrs.js';
+import { streamHeldOf } from '../db/cdrs-held.js';
 import type { ExportFormat } from './service.js';
 
 export const EXPORT_COLUMNS = [
@@ -19,38 +21,23 @@ const plain = (v: unknown): string | number | boolean | null => {
   return String(v);
 };
 
-/** RFC 4180: quote a field holding a comma, a quote or a line break. */
+// A spreadsheet runs a cell starting with one of these as a formula (a phone number "+1555…", a
+// User-Agent "=HYPERLINK(…)"): such a text cell gets a leading apostrophe, which spreadsheets show
+// as text and never evaluate. Numbers and booleans are written as they are; NDJSON is not touched.
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** RFC 4180: quote a field holding a comma, a quote or a line break; neutralise a formula. */
 export function csvField(v: string | number | boolean | null): string {
   if (v === null) return '';
-  const s = String(v);
+  const s = typeof v === 'string' && FORMULA_START.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export interface ExportFilter {
-  accountSid: string;
-  /** null: no bound. */
-  since: Date | null;
-  until: Date | null;
-  /** null: every call; else those where one of these is the caller or the callee. */
-  numbers: readonly string[] | null;
-}
-
-function select(pool: Pool, table: 'cdrs' | 'cdrs_held', f: ExportFilter): Readable {
-  const where = ['account_sid = ?'];
-  const params: unknown[] = [f.accountSid];
-  if (f.since) { where.push('attempted_at >= ?'); params.push(f.since); }
-  if (f.until) { where.push('attempted_at < ?'); params.push(f.until); }
-  if (f.numbers) { where.push('(from_user IN (?) OR to_user IN (?))'); params.push(f.numbers, f.numbers); }
-  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
-  return pool.pool.query(`SELECT ${EXPORT_COLUMNS.join(', ')} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY attempted_at, cdr_id`, params)
-    .stream({ highWaterMark: 500 });
 }
 
 /**
  * Streams the matching rows of cdrs_held (held past retention, so older than any row of cdrs),
  * then of cdrs: one sequence in attempted_at order. `progress` hears the count after each row.
  */
-export async function exportCdrs(pool: Pool, f: ExportFilter, format: ExportFormat, out: Writable,
+export async function exportCdrs(pool: Pool, f: CdrFilter, format: ExportFormat, out: Writable,
   o: { progress?: (rows: number) => void; end?: boolean } = {}): Promise<number> {
   const progress = o.progress;
   let n = 0;
@@ -70,7 +57,8 @@ export async function exportCdrs(pool: Pool, f: ExportFilter, format: ExportForm
     },
   });
   async function* rows() {
-    for (const table of ['cdrs_held', 'cdrs'] as const) yield* select(pool, table, f);
+    yield* streamHeldOf(pool, EXPORT_COLUMNS, f);
+    yield* streamCdrsOf(pool, EXPORT_COLUMNS, f);
   }
   // end: false leaves `out` open for the caller (a disclosure is recorded before the response ends).
   await pipeline(Readable.from(rows()), encode, out, { end: o.end ?? true });

@@ -1,27 +1,31 @@
 // The lifecycle flow's moving parts: retention purge (CDRs and the admin access log) and audit on
-// timers, account-change and restriction notifications, and the services the admin API calls.
+// timers, account-change and restriction notifications, and the services the admin API calls. It runs on stores of its own (the
+// privacy Redis connection), so a slow scan never queues behind REGISTERs or call events.
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
-import type { CallRecorderHandle } from '../calls/recorder.js';
 import type { Pool } from '../db/pool.js';
+import { reportFailure } from '../errors.js';
 import { ACCESS_LOG_RETENTION_DAYS, purgeAccessEntries } from '../db/access-log.js';
-import { DAY_MS } from '../calls/event.js';
 import { createHasher, type Hasher, type Logger } from '../log.js';
 import { AUDIT_CHECKS, type Metrics } from '../metrics.js';
-import type { BindingStore } from '../register/bindings.js';
+import { DAY_MS, SECOND_MS } from '../time.js';
 import { createAccountChanges } from './account-changes.js';
-import { runAudit, type AuditReport } from './audit.js';
-import { createHolds } from './holds.js';
+import { runAudit, type AuditDeps, type AuditReport } from './audit.js';
+import { createHolds, type Holds } from './holds.js';
 import { createPrivacyService } from './privacy.js';
-import { createRestrictions, RESTRICTION_SYNC_MS, RESTRICTIONS_CHANGED, type RestrictionList } from './restrictions.js';
+import { createRestrictions, RESTRICTION_SYNC_MS, RESTRICTIONS_CHANGED, type RestrictionList, type Restrictions } from './restrictions.js';
 import { createRetention } from './retention.js';
+import type { PrivacyService, PrivacyStores } from './service.js';
 
 export interface LifecycleDeps {
-  config: Config;
+  config: Config['privacy'];
+  prefix: string;
+  /** The privacy connection: erasures, the audit's scans, publishing account changes. */
   redis: Redis;
+  /** A connection for the account-change subscription alone. */
+  subscriber: Redis;
   pool: Pool;
-  bindings: BindingStore;
-  recorder: CallRecorderHandle;
+  stores: PrivacyStores & Pick<AuditDeps, 'bindings' | 'isCallDataKey'>;
   /** The restricted numbers the call flow checks; kept current here. */
   restrictionList: RestrictionList;
   metrics: Metrics;
@@ -32,35 +36,42 @@ export interface LifecycleDeps {
   now?: () => number;
 }
 
-export function createLifecycle(d: LifecycleDeps) {
+export interface Lifecycle {
+  readonly service: PrivacyService;
+  readonly holds: Holds;
+  readonly restrictions: Restrictions;
+  audit(): Promise<AuditReport>;
+  start(): Promise<void>;
+  /** Keeps the oldest-CDR gauge current for each scrape. */
+  measure(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createLifecycle(d: LifecycleDeps): Lifecycle {
   const now = d.now ?? Date.now;
   const { config, log, metrics } = d;
-  const changes = createAccountChanges(d.redis, config.redis.keyPrefix, log);
-  const retention = createRetention({ pool: d.pool, log, metrics, retentionDays: config.privacy.retentionDays, clock: now });
-  const service = createPrivacyService({
-    pool: d.pool, bindings: d.bindings, calls: d.recorder.calls, spool: d.recorder.spool, accounts: d.recorder.accounts,
-    changes, forgetLocally: d.onAccountChange, metrics, log, hash: d.hash, now,
-  });
+  const changes = createAccountChanges({ publisher: d.redis, subscriber: d.subscriber, prefix: d.prefix, log });
+  const retention = createRetention({ pool: d.pool, log, metrics, retentionDays: config.retentionDays, clock: now });
+  const service = createPrivacyService({ ...d.stores, pool: d.pool, changes, forgetLocally: d.onAccountChange, metrics, log, hash: d.hash, now });
   const holds = createHolds({ pool: d.pool, hash: d.hash, log, now });
   const restrictions = createRestrictions({
     pool: d.pool, list: d.restrictionList, publish: () => changes.publish(RESTRICTIONS_CHANGED),
     erase: (numbers) => service.eraseNumberEverywhere(numbers), audit: (kind, h, counts) => service.record(kind, h, counts), log, now,
   });
-  const restrictionHash = config.privacy.hashKey === null ? null : createHasher(config.privacy.hashKey);
-  const audit = (): Promise<AuditReport> => runAudit({
-    redis: d.redis, pool: d.pool, prefix: config.redis.keyPrefix, hash: d.hash, retentionDays: config.privacy.retentionDays,
-    bindings: d.bindings, isCallDataKey: (k) => d.recorder.calls.isLegKey(k) || k === d.recorder.spool.key, restrictionHash, now,
-  });
+  const restrictionHash = config.hashKey === null ? null : createHasher(config.hashKey);
   const timers: NodeJS.Timeout[] = [];
 
   const purge = () => retention.purge()
     .then(() => retention.measure())
-    .catch((err: Error) => log.error({ err: err.message }, 'CDR retention purge failed; retried at the next interval'))
+    .catch((err: unknown) => reportFailure(d, 'lifecycle', err, 'CDR retention purge failed; retried at the next interval'))
     .then(() => purgeAccessEntries(d.pool, new Date(now() - ACCESS_LOG_RETENTION_DAYS * DAY_MS)))
-    .catch((err: Error) => log.error({ err: err.message }, 'admin access log purge failed; retried at the next interval'));
+    .catch((err: unknown) => reportFailure(d, 'lifecycle', err, 'admin access log purge failed; retried at the next interval'));
   const syncRestrictions = () => d.restrictionList.sync()
-    .catch((err: Error) => log.warn({ err: err.message }, 'restricted numbers could not be re-read; the last list stays in use'));
-  const auditNow = () => audit().then((r) => {
+    .catch((err: unknown) => reportFailure(d, 'lifecycle', err, 'restricted numbers could not be re-read; the last list stays in use'));
+  const audit = () => runAudit({
+    redis: d.redis, pool: d.pool, prefix: d.prefix, hash: d.hash, retentionDays: config.retentionDays,
+    bindings: d.stores.bindings, isCallDataKey: d.stores.isCallDataKey, restrictionHash, now,
+  }).then((r) => {
     for (const c of AUDIT_CHECKS) metrics.auditBreaches.set({ check: c }, r.checks[c].breaches);
     if (!r.ok) log.error({ checks: r.checks }, 'privacy audit found breaches');
     return r;
@@ -70,8 +81,7 @@ export function createLifecycle(d: LifecycleDeps) {
     service,
     holds,
     restrictions,
-    audit: auditNow,
-    purge: () => retention.purge(),
+    audit,
     async start() {
       // Before any call is recorded: the list this instance applies.
       await syncRestrictions();
@@ -79,13 +89,12 @@ export function createLifecycle(d: LifecycleDeps) {
       // A message lost while Redis was away is made up for by a periodic re-read.
       timers.push(setInterval(() => void syncRestrictions(), RESTRICTION_SYNC_MS).unref());
       void purge();
-      timers.push(setInterval(() => void purge(), config.privacy.retentionIntervalSeconds * 1000).unref());
-      if (config.privacy.auditIntervalSeconds > 0) {
-        const tick = () => auditNow().catch((err: Error) => log.error({ err: err.message }, 'privacy audit failed to run'));
-        timers.push(setInterval(tick, config.privacy.auditIntervalSeconds * 1000).unref());
+      timers.push(setInterval(() => void purge(), config.retentionIntervalSeconds * SECOND_MS).unref());
+      if (config.auditIntervalSeconds > 0) {
+        const tick = () => audit().catch((err: unknown) => reportFailure(d, 'lifecycle', err, 'privacy audit failed to run'));
+        timers.push(setInterval(tick, config.auditIntervalSeconds * SECOND_MS).unref());
       }
     },
-    /** Keeps the oldest-CDR gauge current for each scrape. */
     measure: () => retention.measure(),
     async close() {
       for (const t of timers) clearInterval(t);

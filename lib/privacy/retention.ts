@@ -7,15 +7,15 @@
 // Legal holds: before anything is dropped or deleted, the expired rows a standing hold covers are
 // copied into cdrs_held, so a dropped partition never takes a held row and cdrs keeps its 30 days.
 // Rows of cdrs_held that no standing hold covers any more (the hold was lifted or lapsed) go too.
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { listPartitions, MAX_PARTITION } from '../db/cdr-partitions.js';
 import { countRows, moveHeldAside, releaseUnheld } from '../db/cdrs-held.js';
+import { deleteCdrsBefore, DELETE_BATCH, oldestCdr } from '../db/cdrs.js';
 import { alterPromptly, LOCKS, withNamedLock } from '../db/locks.js';
-import { DAY_MS } from '../calls/event.js';
-import { listPartitions, MAX_PARTITION } from '../calls/partitions.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { DAY_MS } from '../time.js';
 import { loadHoldSet } from './holds.js';
-
 
 export interface PurgeResult {
   ran: boolean;
@@ -39,7 +39,7 @@ export function createRetention(o: {
   pool: Pool; log: Logger; metrics: Metrics; retentionDays: number; batchSize?: number; clock?: () => number;
 }): Retention {
   const clock = o.clock ?? Date.now;
-  const batch = o.batchSize ?? 5000;
+  const batch = o.batchSize ?? DELETE_BATCH;
 
   async function purge(now = clock()): Promise<PurgeResult> {
     const cutoff = new Date(now - o.retentionDays * DAY_MS);
@@ -62,7 +62,7 @@ export function createRetention(o: {
     // Placing a hold takes this lock too: the holds read here stay the standing ones throughout.
     const held = await loadHoldSet(conn, now);
     const rowsHeld = held.holds.length ? await moveHeldAside(conn, cutoff, held, now) : 0;
-    const parts = (await listPartitions(conn as unknown as Pool)) ?? [];
+    const parts = (await listPartitions(conn)) ?? [];
     // A day partition is wholly expired when its upper bound is at or before the cut-off
     // (the lowest one also holds older rows, all below that bound too). A table must keep
     // one partition: with no catch-all, the last day stays and is emptied row by row.
@@ -70,20 +70,14 @@ export function createRetention(o: {
     const droppable = parts.some((p) => p.name === MAX_PARTITION) || expired.length < parts.length
       ? expired.map((p) => p.name) : expired.slice(0, -1).map((p) => p.name);
     if (droppable.length) await alterPromptly(conn, `ALTER TABLE cdrs DROP PARTITION ${droppable.join(', ')}`);
-    let rows = 0;
-    for (;;) {
-      // Small batches, each its own statement: no long lock on the live partitions.
-      const [r] = await conn.query<ResultSetHeader>('DELETE FROM cdrs WHERE attempted_at < ? LIMIT ?', [cutoff, batch]);
-      rows += r.affectedRows;
-      if (r.affectedRows < batch) break;
-    }
+    const rows = await deleteCdrsBefore(conn, cutoff, batch);
     const heldReleased = await releaseUnheld(conn, cutoff, held, batch);
     return { ran: true, partitionsDropped: droppable, rowsDeleted: rows, rowsHeld, heldReleased, cutoff };
   }
 
   async function measure(now = clock()): Promise<number> {
-    const [[row]] = await o.pool.query<RowDataPacket[]>('SELECT MIN(attempted_at) AS oldest FROM cdrs');
-    const age = row?.oldest ? Math.max(0, (now - new Date(row.oldest as Date).getTime()) / 1000) : 0;
+    const oldest = await oldestCdr(o.pool);
+    const age = oldest ? Math.max(0, (now - oldest.getTime()) / 1000) : 0;
     o.metrics.oldestCdrAge.set(age);
     o.metrics.cdrsHeld.set(await countRows(o.pool, 'cdrs_held', 'TRUE', []));
     return age;

@@ -1,7 +1,10 @@
 // What the admin API can ask of the stores. Each erasure answers with what it removed.
 import type { Writable } from 'node:stream';
-
+import type { AccountResolver } from '../calls/accounts.js';
+import type { CallState } from '../calls/correlate.js';
+import type { Spool } from '../calls/spool.js';
 import type { ErasureKind } from '../metrics.js';
+import type { BindingStore } from '../register/bindings.js';
 
 export type ExportFormat = 'ndjson' | 'csv';
 
@@ -33,4 +36,13 @@ export interface PrivacyService {
   eraseRegistrations(accountSid: string): Promise<{ registrations: number }>;
   setOptOut(accountSid: string, disableCdrs: boolean): Promise<void>;
   closeAccount(accountSid: string): Promise<Record<string, number>>;
+}
+
+/** The stores the privacy rights reach, each through the module that owns its keys, and no more of them. */
+export interface PrivacyStores {
+  bindings: Pick<BindingStore, 'listAccount' | 'removeAccount'>;
+  calls: Pick<CallState, 'listInFlight' | 'discard'>;
+  spool: Pick<Spool, 'erase'>;
+  /** Resolves the account of a leg in flight or of a row spooled unresolved. */
+  accounts: Pick<AccountResolver, 'resolve'>;
 }

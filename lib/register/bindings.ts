@@ -9,9 +9,21 @@
 // Each binding has its own TTL, so a device that stops registering loses its IP an
 // hour at most after its own last REGISTER, whatever the other devices of the AOR do.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
+import { defineScripts, luaScript } from '../lua.js';
 import { scanKeys } from '../redis.js';
 import { batcherFor } from './batch.js';
+
+const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 4);
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** store-bindings.lua */
+    sidecarStoreBindings(...args: (string | number)[]): Result<[StoreStatus, ...string[]], Context>;
+  }
+}
+
+type StoreStatus = 'ok' | 'blocked' | 'replayed' | 'out_of_order';
 
 export const MAX_BINDINGS_PER_AOR = 10;
 
@@ -37,70 +49,6 @@ export type Change = { contact: string; expires: number };
 export type StoreResult =
   | { ok: true; bindings: CurrentBinding[] }
   | { ok: false; reason: 'replayed' | 'blocked' | 'out_of_order' };
-
-// One round trip: refuse a blocked source (KEYS[4], guard.ts; '' = no check) and a replayed
-// nonce-count, apply every change, trim the AOR to MAX_BINDINGS_PER_AOR, and return what is now bound.
-const STORE_SCRIPT = `
-local aor, all, nckey, block = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, nc, ncttl, bprefix, removeAll, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local callid, cseq = ARGV[7], tonumber(ARGV[8])
-if block ~= '' and redis.call('EXISTS', block) == 1 then return {-2} end
-if nc > 0 then
-  local last = tonumber(redis.call('GET', nckey) or '0')
-  if nc <= last then return {-1} end
-  redis.call('SET', nckey, nc, 'PX', ncttl)
-end
-local expired = redis.call('ZRANGEBYSCORE', aor, '-inf', now)
-for _, cid in ipairs(expired) do redis.call('ZREM', all, cid) end
-redis.call('ZREMRANGEBYSCORE', aor, '-inf', now)
--- RFC 3261 10.3 step 7: a binding made by this Call-ID with an equal or higher CSeq means
--- this request is older than one already applied (two instances, two orders).
-local function newer(cid)
-  local v = redis.call('GET', bprefix .. cid)
-  if not v then return false end
-  local ok, b = pcall(cjson.decode, v)
-  return ok and b.callId == callid and type(b.cseq) == 'number' and b.cseq >= cseq
-end
-if removeAll == '1' then
-  for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do if newer(cid) then return {-3} end end
-end
-local fresh = {}
-for i = 9, #ARGV, 3 do
-  if newer(ARGV[i]) then return {-3} end
-  fresh[ARGV[i]] = true
-end
-local function drop(cid)
-  redis.call('DEL', bprefix .. cid)
-  redis.call('ZREM', aor, cid)
-  redis.call('ZREM', all, cid)
-end
-if removeAll == '1' then
-  for _, cid in ipairs(redis.call('ZRANGE', aor, 0, -1)) do drop(cid) end
-end
-for i = 9, #ARGV, 3 do
-  local cid, ttl = ARGV[i], tonumber(ARGV[i + 1])
-  if ttl == 0 then drop(cid) else
-    redis.call('SET', bprefix .. cid, ARGV[i + 2], 'PX', ttl)
-    redis.call('ZADD', aor, now + ttl, cid)
-    redis.call('ZADD', all, now + ttl, cid)
-  end
-end
--- Over the limit, the soonest to expire go, never one this request just wrote.
-local extra = redis.call('ZCARD', aor) - max
-for _, cid in ipairs(extra > 0 and redis.call('ZRANGE', aor, 0, -1) or {}) do
-  if extra == 0 then break end
-  if not fresh[cid] then drop(cid); extra = extra - 1 end
-end
-local cur = redis.call('ZRANGE', aor, 0, -1, 'WITHSCORES')
-if #cur == 0 then redis.call('DEL', aor); return {1} end
-redis.call('PEXPIREAT', aor, cur[#cur])
-local out = {1}
-for i = 1, #cur, 2 do
-  local v = redis.call('GET', bprefix .. cur[i])
-  if v then out[#out + 1] = v; out[#out + 1] = cur[i + 1] end
-end
-return out
-`;
 
 export interface BindingStore {
   /**
@@ -136,11 +84,11 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
-  redis.defineCommand('sidecarStoreBindings', { numberOfKeys: 4, lua: STORE_SCRIPT });
+  defineScripts(redis, [STORE]);
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
   const run = (args: (string | number)[]) =>
-    batch<(string | number)[]>((p) => (p as unknown as { sidecarStoreBindings(...a: (string | number)[]): unknown }).sidecarStoreBindings(...args));
+    batch<[StoreStatus, ...string[]]>((p) => p.sidecarStoreBindings(...args));
 
   const readAll = async (keys: string[]): Promise<Binding[]> => {
     if (keys.length === 0) return [];
@@ -163,12 +111,11 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
         args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json);
       }
       const out = await run(args);
-      if (out[0] === -1) return { ok: false, reason: 'replayed' };
-      if (out[0] === -2) return { ok: false, reason: 'blocked' };
-      if (out[0] === -3) return { ok: false, reason: 'out_of_order' };
+      const status = out[0];
+      if (status !== 'ok') return { ok: false, reason: status };
       const bindings: CurrentBinding[] = [];
       for (let i = 1; i < out.length; i += 2) {
-        const json = out[i] as string;
+        const json = out[i]!;
         bindings.push({ contact: written.get(json) ?? (JSON.parse(json) as Binding).contact, expiresAt: Number(out[i + 1]) });
       }
       return { ok: true, bindings };

@@ -1,16 +1,13 @@
 // Digest credentials from MySQL, cached briefly: a phone re-registering every minute
 // should not cost a query each time, and a disabled client must stop working within
 // CREDENTIAL_CACHE_MS.
-import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { StoreUnavailableError } from '../errors.js';
+import type { Pool } from 'mysql2/promise';
+import { createCache } from '../cache.js';
+import { findCredential, type Credential } from '../db/clients.js';
+import { onStore, StoreUnavailableError } from '../errors.js';
 import { withTimeout } from '../timeout.js';
 
-export interface Credential {
-  accountSid: string;
-  clientSid: string;
-  ha1Md5: string;
-  ha1Sha256: string;
-}
+export type { Credential };
 
 export interface CredentialStore {
   /** null: no active client of that name in an active account with that realm. */
@@ -24,41 +21,19 @@ const MAX_CACHED = 50_000;
 const LOOKUP_TIMEOUT_MS = 2000;
 
 export function createCredentialStore(pool: Pool, cacheMs: number, now: () => number = Date.now): CredentialStore {
-  const cache = new Map<string, { at: number; value: Credential | null }>();
-
-  async function query(realm: string, username: string): Promise<Credential | null> {
-    const [rows] = await pool.execute<RowDataPacket[]>(
-      `SELECT c.client_sid, c.account_sid, c.ha1_md5, c.ha1_sha256
-         FROM accounts a JOIN clients c ON c.account_sid = a.account_sid
-        WHERE a.sip_realm = ? AND c.username = ? AND a.is_active = 1 AND c.is_active = 1`,
-      [realm, username],
-    );
-    const r = rows[0];
-    return r ? { accountSid: r.account_sid, clientSid: r.client_sid, ha1Md5: r.ha1_md5, ha1Sha256: r.ha1_sha256 } : null;
-  }
-
+  const cache = createCache<Credential | null>({ max: MAX_CACHED, ttlMs: cacheMs, now });
+  const key = (realm: string, username: string) => `${realm}\n${username}`;
   return {
     async find(realm, username) {
-      const key = `${realm}\n${username}`;
-      const hit = cache.get(key);
-      if (hit && now() - hit.at < cacheMs) return hit.value;
+      const hit = cache.get(key(realm, username));
+      if (hit !== undefined) return hit;
       // A stuck pool must end in a 503 the device can act on, not in silence.
-      const value = await withTimeout(query(realm, username), LOOKUP_TIMEOUT_MS,
+      const value = await withTimeout(onStore('mysql', findCredential(pool, realm, username)), LOOKUP_TIMEOUT_MS,
         () => new StoreUnavailableError('mysql', `credential lookup took over ${LOOKUP_TIMEOUT_MS} ms`));
-      if (cacheMs > 0) {
-        cache.delete(key);
-        // Map keeps insertion order, so the first key is the oldest entry.
-        if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
-        cache.set(key, { at: now(), value });
-      }
+      cache.set(key(realm, username), value);
       return value;
     },
-    peek(realm, username) {
-      const hit = cache.get(`${realm}\n${username}`);
-      return hit && now() - hit.at < cacheMs ? hit.value : undefined;
-    },
-    forget() {
-      cache.clear();
-    },
+    peek: (realm, username) => cache.get(key(realm, username)),
+    forget: () => cache.clear(),
   };
 }

@@ -5,10 +5,21 @@
 //   {p}authfail:{hash}  STRING  failures in the current window; EX = AUTH_FAIL_WINDOW_SECONDS
 //   {p}block:{hash}     STRING  present while the source is refused; EX = AUTH_BLOCK_SECONDS
 import { createHmac } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
+import { memoize } from '../cache.js';
+import { defineScripts, luaScript } from '../lua.js';
 import { batcherFor } from './batch.js';
 
 export type FailureOutcome = 'counted' | 'block_started' | 'blocked';
+
+const FAIL = luaScript(__dirname, 'auth-fail.lua', 'sidecarAuthFail', 2);
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** auth-fail.lua */
+    sidecarAuthFail(failures: string, block: string, windowSeconds: number, limit: number, blockSeconds: number): Result<FailureOutcome, Context>;
+  }
+}
 
 export interface AuthGuard {
   isBlocked(address: string): Promise<boolean>;
@@ -21,36 +32,15 @@ export interface AuthGuard {
   blockKey(address: string): string;
 }
 
-const FAIL_SCRIPT = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if n >= tonumber(ARGV[2]) and redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-`;
-
 // Sources are few and come back (a phone re-registers from the same address): their keyed hash,
-// an HMAC per REGISTER otherwise, is kept. Bounded; emptied when full.
+// an HMAC per REGISTER otherwise, is kept for the most recent ones.
 const MAX_CACHED_HASHES = 10_000;
 
 export function createAuthGuard(redis: Redis, o: {
   prefix: string; secret: string; limit: number; windowSeconds: number; blockSeconds: number;
 }): AuthGuard {
-  const hashes = new Map<string, string>();
-  const hash = (a: string) => {
-    let h = hashes.get(a);
-    if (h === undefined) {
-      h = createHmac('sha256', o.secret).update(`auth-guard\n${a}`).digest('base64url').slice(0, 22);
-      if (hashes.size >= MAX_CACHED_HASHES) hashes.clear();
-      hashes.set(a, h);
-    }
-    return h;
-  };
-  redis.defineCommand('sidecarAuthFail', { numberOfKeys: 2, lua: FAIL_SCRIPT });
+  const hash = memoize((a) => createHmac('sha256', o.secret).update(`auth-guard\n${a}`).digest('base64url').slice(0, 22), MAX_CACHED_HASHES);
+  defineScripts(redis, [FAIL]);
   const batch = batcherFor(redis);
   return {
     async isBlocked(address) {
@@ -59,9 +49,7 @@ export function createAuthGuard(redis: Redis, o: {
     },
     async recordFailure(address) {
       const h = hash(address);
-      const args = [`${o.prefix}authfail:${h}`, `${o.prefix}block:${h}`, o.windowSeconds, o.limit, o.blockSeconds];
-      const r = await batch<number>((p) => (p as unknown as { sidecarAuthFail(...a: (string | number)[]): unknown }).sidecarAuthFail(...args));
-      return r === 2 ? 'blocked' : r === 1 ? 'block_started' : 'counted';
+      return batch<FailureOutcome>((p) => p.sidecarAuthFail(`${o.prefix}authfail:${h}`, `${o.prefix}block:${h}`, o.windowSeconds, o.limit, o.blockSeconds));
     },
     blockKey: (address) => `${o.prefix}block:${hash(address)}`,
   };

@@ -2,6 +2,7 @@
 // refusing a blocked source at whichever step first needs Redis or MySQL. Every path ends in
 // exactly one response, one metric and, at info level, no address or user.
 import type { Config } from '../../config/index.js';
+import { errorKind, errorSummary, reportBug } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
 import type { Metrics, RegisterResult } from '../metrics.js';
 import type { Authenticator } from './authenticate.js';
@@ -22,13 +23,36 @@ export interface RegisterDeps {
   log: Logger;
   hash: Hasher;
   now?: () => number;
-  /** False once shutdown began: new REGISTERs get 503. */
-  accepting: () => boolean;
+}
+
+export interface RegisterHandler {
+  (req: InboundRequest, res: OutboundResponse): Promise<void>;
+  /** Shutdown: new REGISTERs get 503 from now on. */
+  stopAccepting(): void;
+  /** Resolves once no REGISTER is being handled. */
+  idle(): Promise<void>;
 }
 
 const RETRY_AFTER = '5';
 
-export function createRegisterHandler(d: RegisterDeps) {
+export function createRegisterHandler(d: RegisterDeps): RegisterHandler {
+  let accepting = true;
+  let inflight = 0;
+  const idleWaiters: (() => void)[] = [];
+  const handle = createFlow(d, () => accepting);
+  const handler = (req: InboundRequest, res: OutboundResponse) => {
+    inflight++;
+    return handle(req, res).finally(() => {
+      if (--inflight === 0) idleWaiters.splice(0).forEach((w) => w());
+    });
+  };
+  return Object.assign(handler, {
+    stopAccepting() { accepting = false; },
+    idle: () => (inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
+  });
+}
+
+function createFlow(d: RegisterDeps, accepting: () => boolean) {
   const now = d.now ?? Date.now;
 
   return async function onRegister(req: InboundRequest, res: OutboundResponse): Promise<void> {
@@ -39,7 +63,7 @@ export function createRegisterHandler(d: RegisterDeps) {
       end();
     };
     try {
-      if (!d.accepting()) return reply('unavailable', 503, 'Shutting Down', { 'Retry-After': RETRY_AFTER });
+      if (!accepting()) return reply('unavailable', 503, 'Shutting Down', { 'Retry-After': RETRY_AFTER });
       const parsed = parseRegister(req, d.config);
       if (!parsed.ok) {
         d.log.info({ result: 'invalid', reason: parsed.reason }, 'REGISTER rejected');
@@ -111,7 +135,12 @@ export function createRegisterHandler(d: RegisterDeps) {
       if (d.log.isLevelEnabled('debug')) d.log.debug({ user: d.hash(r.user), contacts: stored.bindings.length }, 'REGISTER stored');
       return reply(removedOnly ? 'removed' : 'ok', 200, 'OK', headers);
     } catch (err) {
-      // Redis or MySQL failed mid-request: never a 200 for a binding that was not stored.
+      // Never a 200 for a binding that was not stored. A store that failed is worth a retry (503);
+      // anything else is a bug, and the device is told so (500) rather than to come back.
+      if (errorKind(err) === 'bug') {
+        reportBug(d, 'register', err, 'REGISTER failed: internal error');
+        return reply('error', 500, 'Server Internal Error');
+      }
       d.log.error({ err: errorSummary(err) }, 'REGISTER failed: store unavailable');
       return reply('unavailable', 503, 'Service Unavailable', { 'Retry-After': RETRY_AFTER });
     }
@@ -141,9 +170,4 @@ function toBinding(contact: string, r: RegisterRequest, req: InboundRequest, acc
  */
 function challengeHeaders(challenges: string[]): Record<string, string> {
   return { 'WWW-Authenticate': challenges.join('\r\nWWW-Authenticate: ') };
-}
-
-function errorSummary(err: unknown): { name: string; code?: string; message: string } {
-  const e = err as { name?: string; code?: string; message?: string };
-  return { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(err) };
 }

@@ -2,8 +2,8 @@
 // restarted mid-call, still make exactly one row per leg.
 import t from 'tap';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
-import { eventually, freshStores, provision, sleep, type Stores } from '../helpers/harness.js';
-import { cdrDaemon, clock, leg, metric, rowsOf, tod, waitRows } from './helpers.js';
+import { eventually, freshStores, provision, type Stores } from '../helpers/harness.js';
+import { cdrDaemon, clock, leg, metric, rowsOf, tod, waitMetric, waitRows } from './helpers.js';
 
 const at = (hms: string) => `2030-09-01T${hms}Z`;
 const c = clock(at('10:00:00'));
@@ -45,7 +45,7 @@ t.test('two daemons: each call\'s events split between them, one row per leg', a
   const late = leg({ toUser: '+15554440000', sourceIp: '203.0.113.34' });
   const other = leg({ toUser: '+15554440000', sourceIp: '203.0.113.35' });
   await peer.sendCdr('stop', 'application', tod(at('10:02:01')), 'call-rejected', late.final(486)); // A
-  await sleep(100);
+  await waitMetric(a.metrics.cdrEvents, { type: 'stop' }, 3); // A holds late's stop (its third)
   await peer.sendCdr('attempt', 'network', tod(at('10:02:00')), other.invite); // A
   await peer.sendCdr('attempt', 'network', tod(at('10:02:00')), late.invite); // B
   await peer.sendCdr('stop', 'application', tod(at('10:02:01')), 'call-rejected', other.final(486)); // B

@@ -1,6 +1,6 @@
 // Day partitions of cdrs: planned from what exists, added ahead out of pmax, never a failed INSERT.
 import t from 'tap';
-import { ensurePartitions, listPartitions, planPartitions } from '../../lib/calls/partitions.js';
+import { ensurePartitions, listPartitions, planPartitions } from '../../lib/db/cdr-partitions.js';
 import { sqlDateTime } from '../../lib/calls/row.js';
 import { migrate } from '../../lib/db/migrate.js';
 import { ensureDatabase } from '../../lib/db/pool.js';

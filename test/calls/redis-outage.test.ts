@@ -3,7 +3,7 @@
 // during the outage loses is counted.
 import t from 'tap';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
-import { eventually, freshStores, provision, sleep, type Stores } from '../helpers/harness.js';
+import { eventually, freshStores, provision, type Stores } from '../helpers/harness.js';
 import { answeredLeg, cdrDaemon, clock, leg, metric, tod, waitMetric, waitRows } from './helpers.js';
 import { startCutProxy, type CutProxy } from '../helpers/tcp-proxy.js';
 
@@ -34,7 +34,7 @@ t.test('events arriving while Redis is down are applied when it returns: nothing
   const legs = [leg({ toUser: '+15551110000', sourceIp: '203.0.113.70' }), leg({ toUser: '+15551110000', sourceIp: '203.0.113.71' })];
   await answeredLeg(peer, legs[0], 'inbound', { attempt: at('07:00:01'), answer: at('07:00:02'), end: at('07:00:12') });
   await answeredLeg(peer, legs[1], 'inbound', { attempt: at('07:00:03'), answer: at('07:00:04'), end: at('07:00:24') });
-  await sleep(300);
+  await waitMetric(d.metrics.cdrEvents, { type: 'stop' }, 2); // every event received, none applicable
   t.same((await stores.pool.query('SELECT COUNT(*) AS n FROM cdrs'))[0], [{ n: 0 }], 'nothing could be recorded yet');
   proxy.restore();
   t.match((await waitRows(stores.pool, legs[0].callId, 1, 15_000))[0], { duration: 10, answered: 1 });

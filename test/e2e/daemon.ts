@@ -1,6 +1,6 @@
 // The built daemon (`node dist/app.js`, configured by its environment only) beside a real drachtio-server.
 import { runApp, type AppProcess } from '../helpers/app-process.js';
-import { eventually, REDIS_URL, type Stores } from '../helpers/harness.js';
+import { poll, REDIS_URL, type Stores } from '../helpers/harness.js';
 import { SECRET, type DrachtioServer } from './drachtio-server.js';
 
 export interface E2eDaemon {
@@ -43,8 +43,8 @@ export async function startE2eDaemon(stores: Stores, drachtio: DrachtioServer | 
     return { status: r.status, body: await r.text() };
   };
   const ready = servers.length > 0
-    ? await eventually(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50)
-    : await eventually(() => app.lines.some((l) => l.msg === 'accepting outbound connections from drachtio-server'), 15_000, 50);
+    ? await poll(async () => (await get('/readyz').catch(() => ({ status: 0, body: '' }))).status === 200, 15_000, 50)
+    : await poll(() => app.lines.some((l) => l.msg === 'accepting outbound connections from drachtio-server'), 15_000, 50);
   if (!ready) {
     const last = await get('/readyz').catch((e: Error) => ({ status: 0, body: e.message }));
     await app.stop();

@@ -1,7 +1,7 @@
 // The built daemon as operators run it (`node dist/app.js`), its JSON log lines collected.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { eventually } from './harness.js';
+import { poll } from './harness.js';
 
 export const APP = join(__dirname, '..', '..', 'dist', 'app.js');
 
@@ -35,7 +35,7 @@ export function runApp(env: Record<string, string>): AppProcess {
   return {
     child, lines, exited,
     get stderr() { return stderr; },
-    httpPort: (timeoutMs = 15_000) => eventually(() => lines.find((l) => l.msg?.startsWith('HTTP server listening'))?.port as number | undefined, timeoutMs),
+    httpPort: (timeoutMs = 15_000) => poll(() => lines.find((l) => l.msg?.startsWith('HTTP server listening'))?.port as number | undefined, timeoutMs),
     async stop(graceMs = 8000) {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -2,15 +2,16 @@
 // drachtio peer. Each test file passes its own name: it gets its own database and its
 // own Redis key prefix, so files run in parallel without touching each other.
 import { Writable } from 'node:stream';
+import { inspect } from 'node:util';
 import Srf from 'drachtio-srf';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadConfig, type Config, type Env } from '../../config/index.js';
-import { createAccountQueries } from '../../lib/db/accounts.js';
+import { createAccountQueries } from '../../lib/db/provision.js';
 import { createPool, type Pool } from '../../lib/db/pool.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { createMetrics, type Metrics } from '../../lib/metrics.js';
-import { createRedis } from '../../lib/redis.js';
+import { createRedisConnections } from '../../lib/redis.js';
 import { createSidecar, type Sidecar } from '../../lib/sidecar.js';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 
@@ -97,7 +98,7 @@ export async function startDaemon(stores: Stores, peer: DrachtioPeer | DrachtioP
   const metrics = createMetrics('test');
   const sidecar = createSidecar({
     config, log, metrics,
-    redis: createRedis(config.redis, log),
+    redis: createRedisConnections(config.redis, log),
     pool: createPool(config.mysql),
     srfs: config.drachtio.servers.map(() => new Srf()),
     srfListener: o.listen ? new Srf() : undefined,
@@ -120,15 +121,26 @@ export async function provision(pool: Pool, o: { realm: string; user?: string; p
   return accountSid;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `fn` returns a truthy value or the time runs out (then returns the last value). */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 25): Promise<T> {
+/** Polls until `fn` returns a truthy value or the time runs out; returns the last value. A probe: never fails. */
+export async function poll<T>(fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 25): Promise<T> {
   const until = Date.now() + timeoutMs;
   let v = await fn();
   while (!v && Date.now() < until) {
-    await sleep(everyMs);
+    await new Promise((r) => setTimeout(r, everyMs));
     v = await fn();
   }
   return v;
+}
+
+/**
+ * Polls until `fn` returns a truthy value, and returns it. When the time runs out it fails, saying
+ * what it waited for (`what`, else the condition's source) and the last value it saw.
+ */
+export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 5000, everyMs = 25, what?: string): Promise<NonNullable<T>> {
+  const v = await poll(fn, timeoutMs, everyMs);
+  if (!v) {
+    const condition = what ?? fn.toString().replace(/\s+/g, ' ').slice(0, 240);
+    throw new Error(`timed out after ${timeoutMs} ms waiting for: ${condition} (last value: ${inspect(v)})`);
+  }
+  return v as NonNullable<T>;
 }

@@ -9,6 +9,13 @@ export interface CutProxy {
   /** A REDIS_URL through the proxy. */
   redisUrl(): string;
   cut(): void;
+  /**
+   * From the moment a client sends data containing `marker`, that connection's replies are held back
+   * (the request reaches the server, its answer not the client) until cut() or restore().
+   */
+  holdRepliesAfter(marker: string): void;
+  /** Connections refused while cut: each is one attempt of a client to come back. */
+  readonly refused: number;
   restore(): void;
   close(): Promise<void>;
 }
@@ -16,6 +23,8 @@ export interface CutProxy {
 export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<CutProxy> {
   const sockets = new Set<Socket>();
   let up = true;
+  let refused = 0;
+  let marker: Buffer | null = null;
   const track = (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -24,13 +33,18 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   const server = createServer((client) => {
     track(client);
     if (!up) {
+      refused++;
       client.resetAndDestroy();
       return;
     }
     const upstream = connect(targetPort, targetHost);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    let holding = false;
+    client.on('data', (c: Buffer) => {
+      if (marker && c.includes(marker)) holding = true;
+      upstream.write(c);
+    });
+    upstream.on('data', (c: Buffer) => { if (!holding) client.write(c); });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -38,13 +52,16 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   const port = (server.address() as AddressInfo).port;
   return {
     port,
+    get refused() { return refused; },
     mysqlUrl: (database) => `mysql://root@127.0.0.1:${port}/${database}`,
     redisUrl: () => `redis://127.0.0.1:${port}`,
     cut() {
       up = false;
+      marker = null;
       for (const s of sockets) s.resetAndDestroy();
     },
-    restore() { up = true; },
+    holdRepliesAfter(m) { marker = Buffer.from(m); },
+    restore() { up = true; marker = null; },
     close() {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -90,23 +90,25 @@ t.test('promtool check metrics: no warning, no error', async (t) => {
 });
 
 t.test('no label value holds a number, an address or a Call-ID', async (t) => {
+  const bad: string[] = [];
   for (const s of after.parsed.samples) {
     for (const [k, v] of Object.entries(s.labels)) {
-      for (const f of [...FORBIDDEN, ...callIds]) if (v.includes(f)) t.fail(`${s.name}{${k}="${v}"} contains ${f}`);
-      if (/\d{6,}/.test(v)) t.fail(`${s.name}{${k}="${v}"} looks like a phone number`);
+      for (const f of [...FORBIDDEN, ...callIds]) if (v.includes(f)) bad.push(`${s.name}{${k}="${v}"} contains ${f}`);
+      if (/\d{6,}/.test(v)) bad.push(`${s.name}{${k}="${v}"} looks like a phone number`);
     }
   }
-  t.pass('checked');
+  t.same(bad, [], 'none found');
 });
 
 t.test('info-level logs of that traffic hold no number, SIP user, address or Call-ID', async (t) => {
+  const bad: string[] = [];
   t.equal(daemon.config.log.level, 'info');
   t.ok(daemon.logs.some((l) => l.msg === 'no account for call leg; no CDR'), 'the unknown account was logged');
   for (const line of daemon.rawLogs) {
-    for (const f of [...FORBIDDEN, ...callIds]) if (line.includes(f)) t.fail(`log line contains ${f}: ${line}`);
+    for (const f of [...FORBIDDEN, ...callIds]) if (line.includes(f)) bad.push(`log line contains ${f}: ${line}`);
     for (const ip of line.match(/\b\d{1,3}(\.\d{1,3}){3}\b/g) ?? []) {
-      if (ip !== '127.0.0.1') t.fail(`log line contains an address other than the local stores': ${line}`);
+      if (ip !== '127.0.0.1') bad.push(`log line contains an address other than the local stores': ${line}`);
     }
   }
-  t.pass('checked');
+  t.same(bad, [], 'none found');
 });

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { freePort } from '../helpers/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep } from '../helpers/harness.js';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const ROOT = join(__dirname, '..', '..');
 export const ALERTS = join(ROOT, 'ops', 'prometheus', 'alerts.yml');

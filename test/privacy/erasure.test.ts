@@ -36,7 +36,7 @@ t.test('rows spooled without an account are resolved and erased with it; others 
   const spool = createSpool(stores.redis, stores.prefix, 1000);
   const accounts = createAccountResolver(stores.pool, { cacheMs: 0, now: Date.now });
   const log = createLogger({ level: 'silent', hashKey: '' });
-  const changes = createAccountChanges(stores.redis, stores.prefix, log);
+  const changes = createAccountChanges({ publisher: stores.redis, subscriber: stores.redis, prefix: stores.prefix, log });
   const service = createPrivacyService({
     pool: stores.pool, bindings: createBindingStore(stores.redis, stores.prefix), calls: createCallState(stores.redis, stores.prefix, 3600),
     spool, accounts, changes, forgetLocally: () => {}, metrics: createMetrics('test'), log, hash: createHasher('k'),
@@ -64,7 +64,7 @@ t.test('account closure makes the account inert before removing it', async (t) =
   const sid = await provision(stores.pool, { realm: 'closing.example.com', user: 'zed', password: 'pw' });
   const seen: string[] = [];
   const log = createLogger({ level: 'silent', hashKey: '' });
-  const changes = createAccountChanges(stores.redis, stores.prefix, log);
+  const changes = createAccountChanges({ publisher: stores.redis, subscriber: stores.redis, prefix: stores.prefix, log });
   const spool = createSpool(stores.redis, stores.prefix, 1000);
   const service = createPrivacyService({
     pool: stores.pool, bindings: createBindingStore(stores.redis, stores.prefix), calls: createCallState(stores.redis, stores.prefix, 3600),

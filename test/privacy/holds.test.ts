@@ -7,7 +7,7 @@ import t from 'tap';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createAccountResolver } from '../../lib/calls/accounts.js';
 import { createCallState } from '../../lib/calls/correlate.js';
-import { ensurePartitions, listPartitions } from '../../lib/calls/partitions.js';
+import { ensurePartitions, listPartitions } from '../../lib/db/cdr-partitions.js';
 import type { SpoolRow } from '../../lib/calls/row.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { migrate } from '../../lib/db/migrate.js';
@@ -52,7 +52,7 @@ t.before(async () => {
   narrow = await provision(stores.pool, { realm: 'narrow.example.com' });
   free = await provision(stores.pool, { realm: 'free.example.com' });
   spool = createSpool(stores.redis, stores.prefix, 1000);
-  changes = createAccountChanges(stores.redis, stores.prefix, log);
+  changes = createAccountChanges({ publisher: stores.redis, subscriber: stores.redis, prefix: stores.prefix, log });
   service = createPrivacyService({
     pool: stores.pool, bindings: createBindingStore(stores.redis, stores.prefix), calls: createCallState(stores.redis, stores.prefix, 3600),
     spool, accounts: createAccountResolver(stores.pool, { cacheMs: 0, now: () => clock.ms }), changes, forgetLocally: () => {},

@@ -14,7 +14,8 @@ import { runAudit } from '../../lib/privacy/audit.js';
 import { createRestrictionList, RESTRICTIONS_CHANGED } from '../../lib/privacy/restrictions.js';
 import { createBindingStore } from '../../lib/register/bindings.js';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
-import { eventually, freshStores, provision, sleep, startDaemon, type Daemon, type Stores } from '../helpers/harness.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually, freshStores, provision, startDaemon, type Daemon, type Stores } from '../helpers/harness.js';
 import { callIds, insertCdr } from '../helpers/cdr-rows.js';
 import { request } from '../helpers/http-client.js';
 import { CDR_VERBS, leg, metric, tod, waitRows } from '../calls/helpers.js';
@@ -68,8 +69,9 @@ const restrictedSkips = async () => (await metric(a.metrics.cdrsSkipped, { reaso
 t.test('the restriction list reaches another instance over the account-changes channel within 1 s', async (t) => {
   const listA = createRestrictionList({ pool: stores.pool, hashKey: KEY, log });
   const listB = createRestrictionList({ pool: stores.pool, hashKey: KEY, log });
-  const changes = createAccountChanges(stores.redis, stores.prefix, log);
-  t.teardown(() => changes.close());
+  const subscriber = stores.redis.duplicate();
+  const changes = createAccountChanges({ publisher: stores.redis, subscriber, prefix: stores.prefix, log });
+  t.teardown(async () => { await changes.close(); subscriber.disconnect(); });
   await changes.subscribe((m) => { if (m === RESTRICTIONS_CHANGED) void listB.sync(); });
   await listB.sync();
   t.equal(listB.restricted('15551112222', null), false);

@@ -5,7 +5,7 @@
 import t from 'tap';
 import mysql from 'mysql2/promise';
 import type { ResultSetHeader } from 'mysql2/promise';
-import { ensurePartitions, listPartitions } from '../../lib/calls/partitions.js';
+import { ensurePartitions, listPartitions } from '../../lib/db/cdr-partitions.js';
 import { sqlDateTime } from '../../lib/calls/row.js';
 import { LOCKS, scopedLockName } from '../../lib/db/locks.js';
 import { migrate } from '../../lib/db/migrate.js';

@@ -1,13 +1,13 @@
-// Day partitions of `cdrs` (RANGE COLUMNS on attempted_at). Partition pYYYYMMDD holds the rows
+// The DDL of `cdrs`: its day partitions (RANGE COLUMNS on attempted_at). Partition pYYYYMMDD holds the rows
 // attempted on that UTC day (its bound is the next midnight); the lowest one also holds anything
 // older, and `pmax` catches anything later than the last day, so an INSERT never fails for want of
 // a partition. Kept from yesterday to today + 7, at start and every hour, by whichever instance
 // takes the named lock; a gap left while no daemon ran becomes one partition ending yesterday.
 // The retention purge drops whole partitions whose day is past the retention period.
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { alterPromptly, LOCKS, withNamedLock } from '../db/locks.js';
-import { DAY_MS } from './event.js';
-import { sqlDateTime } from './row.js';
+import type { Db } from './db.js';
+import { DAY_MS } from '../time.js';
+import { alterPromptly, LOCKS, withNamedLock } from './locks.js';
 
 export const MAX_PARTITION = 'pmax';
 
@@ -35,8 +35,8 @@ export function planPartitions(existingBounds: readonly number[], now: number, o
 
 export interface PartitionInfo { name: string; lessThan: number | null }
 
-export async function listPartitions(pool: Pool | { query: Pool['query'] }): Promise<PartitionInfo[] | null> {
-  const [rows] = await (pool as Pool).query<RowDataPacket[]>(
+export async function listPartitions(db: Db): Promise<PartitionInfo[] | null> {
+  const [rows] = await db.query<RowDataPacket[]>(
     `SELECT PARTITION_NAME AS name, PARTITION_DESCRIPTION AS description FROM information_schema.PARTITIONS
       WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'cdrs' ORDER BY PARTITION_ORDINAL_POSITION`);
   if (rows.length === 0 || rows[0].name === null) return null; // no table, or not partitioned
@@ -49,12 +49,12 @@ export async function listPartitions(pool: Pool | { query: Pool['query'] }): Pro
 /** Adds the missing day partitions; returns their names ([] when none were needed or the table is not partitioned). */
 export async function ensurePartitions(pool: Pool, now: number, o = { behindDays: 1, aheadDays: 7 }): Promise<string[]> {
   const r = await withNamedLock(pool, LOCKS.partitions, 10, async (conn) => {
-    const parts = await listPartitions(conn as unknown as Pool);
+    const parts = await listPartitions(conn);
     if (!parts) return [];
     const bounds = parts.filter((p) => p.lessThan !== null).map((p) => p.lessThan as number);
     const plan = planPartitions(bounds, now, o);
     if (plan.length === 0) return [];
-    const defs = plan.map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${sqlDateTime(p.lessThan).slice(0, 19)}')`);
+    const defs = plan.map((p) => `PARTITION ${p.name} VALUES LESS THAN ('${new Date(p.lessThan).toISOString().slice(0, 19).replace('T', ' ')}')`);
     if (parts.some((p) => p.name === MAX_PARTITION)) {
       await alterPromptly(conn, `ALTER TABLE cdrs REORGANIZE PARTITION ${MAX_PARTITION} INTO (${defs.join(', ')}, PARTITION ${MAX_PARTITION} VALUES LESS THAN (MAXVALUE))`);
     } else {

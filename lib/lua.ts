@@ -1,0 +1,22 @@
+// Lua scripts live in .lua files beside the module that owns their keys (the build copies them next
+// to the compiled modules); each file is read once, when its owner is loaded. Their commands are typed
+// where they are defined, through ioredis's command declarations (declare module 'ioredis').
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+
+export interface LuaScript { readonly name: string; readonly numberOfKeys: number; readonly lua: string }
+
+export function luaScript(dir: string, file: string, name: string, numberOfKeys: number): LuaScript {
+  return { name, numberOfKeys, lua: readFileSync(join(dir, file), 'utf8') };
+}
+
+/** Several scripts of one folder: command name → [file, number of keys]. */
+export function luaScripts(dir: string, table: Record<string, [string, number]>): LuaScript[] {
+  return Object.entries(table).map(([name, [file, keys]]) => luaScript(dir, file, name, keys));
+}
+
+/** Makes each script a command of `redis` (EVALSHA, and EVAL once when the server lacks it). */
+export function defineScripts(redis: Pick<Redis, 'defineCommand'>, scripts: readonly LuaScript[]): void {
+  for (const s of scripts) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+}

@@ -1,0 +1,99 @@
+// Every Lua script, called directly against the real Redis, branch by branch: what each returns is a
+// named variant, and each refusal changes nothing.
+import t from 'tap';
+import { createCallState, legId } from '../lib/calls/correlate.js';
+import { createSpool } from '../lib/calls/spool.js';
+import { createBindingStore } from '../lib/register/bindings.js';
+import { createAuthGuard } from '../lib/register/guard.js';
+import { freshStores, type Stores } from './helpers/harness.js';
+
+let s: Stores;
+t.before(async () => { s = await freshStores('scripts'); });
+t.teardown(() => s.close());
+
+t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, removal', async (t) => {
+  const r = s.redis;
+  createBindingStore(r, s.prefix);
+  const p = `${s.prefix}sb:`;
+  const [aor, all, nc, block, bp] = [`${p}aor`, `${p}all`, `${p}nc`, `${p}block`, `${p}bind:`];
+  const now = Date.now();
+  const store = (o: { nc?: number; removeAll?: boolean; cseq?: number; blockKey?: string; changes: [string, number, string][] }) =>
+    r.sidecarStoreBindings(aor, all, nc, o.blockKey ?? '', now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
+      ...o.changes.flat());
+  const b = (cid: string, cseq = 1) => JSON.stringify({ contact: cid, callId: 'call-1', cseq });
+  await r.set(block, '1');
+  t.same(await store({ blockKey: block, changes: [['c1', 5000, b('c1')]] }), ['blocked'], 'a blocked source stores nothing');
+  t.equal(await r.exists(`${bp}c1`), 0);
+  const ok = await store({ nc: 1, changes: [['c1', 5000, b('c1')]] });
+  t.same(ok, ['ok', b('c1'), String(now + 5000)], 'ok: what is bound, with its expiry');
+  t.same(await store({ nc: 1, cseq: 2, changes: [['c2', 5000, b('c2', 2)]] }), ['replayed'], 'the same nonce-count again');
+  t.same(await store({ cseq: 1, changes: [['c1', 9000, b('c1')]] }), ['out_of_order'], 'CSeq not above the binding\'s');
+  t.same(await store({ cseq: 1, removeAll: true, changes: [] }), ['out_of_order'], 'Contact: * older than a binding');
+  for (const c of ['c2', 'c3', 'c4']) await store({ cseq: 2, changes: [[c, 3000 + Number(c[1]), b(c, 2)]] });
+  const kept = await r.zrange(aor, '0', '-1');
+  t.equal(kept.length, 3, 'trimmed to the maximum');
+  t.ok(kept.includes('c4'), 'never the binding just written');
+  t.same(await store({ cseq: 3, removeAll: true, changes: [] }), ['ok'], 'all removed');
+  t.equal(await r.exists(aor), 0, 'the AOR goes with its last binding');
+});
+
+t.test('auth-fail.lua: counted, block_started at the limit, blocked', async (t) => {
+  const g = createAuthGuard(s.redis, { prefix: s.prefix, secret: 'k', limit: 2, windowSeconds: 60, blockSeconds: 60 });
+  const f = `${s.prefix}f`; const b = `${s.prefix}b`;
+  t.equal(await s.redis.sidecarAuthFail(f, b, 60, 2, 60), 'counted');
+  t.equal(await s.redis.sidecarAuthFail(f, b, 60, 2, 60), 'block_started');
+  t.equal(await s.redis.sidecarAuthFail(f, b, 60, 2, 60), 'blocked', 'not counted while blocked');
+  t.equal(await s.redis.exists(f), 0, 'the counter goes when the block starts');
+  t.ok(await s.redis.ttl(b) > 0, 'the block expires');
+  t.equal(typeof g.blockKey('x'), 'string');
+});
+
+t.test('merge, read, finish, discard, count-in-flight', async (t) => {
+  const r = s.redis;
+  createCallState(r, s.prefix, 60);
+  const [leg, done, idx, spool] = [`${s.prefix}L`, `${s.prefix}D`, `${s.prefix}I`, `${s.prefix}S`];
+  const merge = (flag: string) => r.sidecarCdrMerge(leg, done, idx, 'm', 5000, 60, flag, 1, 0, 0, 'dir', 'inbound');
+  t.equal(await merge('a:network'), 'ok');
+  t.equal(await merge('a:network'), 'duplicate', 'the same source again');
+  t.same(await r.sidecarCdrRead(leg, done), [0, 'a:network', '1', 'dir', 'inbound', 'v', '1'], 'read: not done, the fields');
+  t.equal(await r.sidecarCdrCountInFlight(idx, 1000), 1);
+  t.equal(await r.sidecarCdrCountInFlight(idx, 6000), 0, 'expired index entries dropped');
+  t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '0', 'row', 600, 10), 'changed', 'a stale version');
+  t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row', 600, 10), 'spooled');
+  t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row', 600, 10), 'duplicate', 'finished twice: not spooled twice');
+  t.equal(await r.llen(spool), 1, 'one row');
+  t.equal(await merge('s:uas'), 'late', 'an event after the end');
+  await r.del(done);
+  t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row', 600, 10), 'missing');
+  await merge('a:network');
+  t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', '', 600, 10), 'dropped', 'no row: ended, no tombstone');
+  t.equal(await r.exists(done), 0);
+  await merge('a:network');
+  t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row2', 600, 1), 'full', 'a full spool: ended, row refused');
+  t.equal(await r.llen(spool), 1);
+  await r.del(done);
+  await merge('a:network');
+  t.equal(await r.sidecarCdrDiscard(leg, idx, 'm'), 'discarded');
+  t.equal(await r.sidecarCdrDiscard(leg, idx, 'm'), 'none');
+  t.equal(typeof legId('x'), 'string');
+});
+
+t.test('spool-lock, spool-release, spool-trim, spool-mark', async (t) => {
+  const r = s.redis;
+  const sp = createSpool(r, s.prefix, 100);
+  const lock = `${s.prefix}cdr:writer`;
+  t.equal(await r.sidecarCdrLock(lock, 'a', 5000), 'locked');
+  t.equal(await r.sidecarCdrLock(lock, 'a', 5000), 'renewed');
+  t.equal(await r.sidecarCdrLock(lock, 'b', 5000), 'taken');
+  await r.rpush(sp.key, 'r1', 'r2', 'r3');
+  t.equal(await r.sidecarCdrTrim(sp.key, lock, 'b', 5000, 2, 'r1', 'r2'), 'not_owner');
+  t.equal(await r.sidecarCdrTrim(sp.key, lock, 'a', 5000, 2, 'r2', 'r3'), 'moved', 'the head is not that batch');
+  t.equal(await r.sidecarCdrTrim(sp.key, lock, 'a', 5000, 2, 'r1', 'r2'), 'trimmed');
+  t.same(await r.lrange(sp.key, 0, -1), ['r3']);
+  t.equal(await r.sidecarCdrMark(sp.key, 'X', 0, 'r9'), 'moved', 'a row not where it was: nothing marked');
+  t.equal(await r.sidecarCdrMark(sp.key, 'X', 0, 'r3'), 'marked');
+  t.same(await r.lrange(sp.key, 0, -1), ['X']);
+  t.equal(await r.sidecarCdrRelease(lock, 'b'), 'not_owner');
+  t.equal(await r.sidecarCdrRelease(lock, 'a'), 'released');
+  t.equal(await r.exists(lock), 0);
+});

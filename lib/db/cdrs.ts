@@ -1,5 +1,6 @@
 // Every statement on `cdrs` but its DDL (cdr-partitions.ts): the writer's insert, the export's
-// cursor, the erasures' and the retention purge's deletes, the oldest-row gauge.
+// cursor, the retention purge's deletes, the oldest-row gauge. Erasure, which keeps held rows in
+// cdrs and cdrs_held alike, is in cdrs-held.ts.
 import type { Readable } from 'node:stream';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Db } from './db.js';
@@ -14,13 +15,6 @@ export async function deleteInBatches(db: Db, sql: string, params: unknown[], ba
     total += r.affectedRows;
     if (r.affectedRows < batch) return total;
   }
-}
-
-/** An account's rows; with `numbers`, only the calls where one of them is the caller or the callee. */
-export function deleteCdrsOf(db: Db, accountSid: string, numbers: readonly string[] | null): Promise<number> {
-  return numbers === null
-    ? deleteInBatches(db, 'DELETE FROM cdrs WHERE account_sid = ?', [accountSid], DELETE_BATCH)
-    : deleteInBatches(db, 'DELETE FROM cdrs WHERE account_sid = ? AND (from_user IN (?) OR to_user IN (?))', [accountSid, numbers, numbers], DELETE_BATCH);
 }
 
 export function deleteCdrsBefore(db: Db, cutoff: Date, batch = DELETE_BATCH): Promise<number> {

@@ -57,7 +57,10 @@ export interface Config {
     readonly batchSize: number;
     readonly flushMs: number;
     readonly spoolMax: number;
+    /** An answered leg with no BYE is finalised this long after its last event (row `not-reported`). */
     readonly callStateTtlSeconds: number;
+    /** An unanswered leg with no final event is finalised this long after its last event. */
+    readonly orphanTimeoutSeconds: number;
     readonly accountCacheMs: number;
   };
   readonly privacy: {
@@ -105,6 +108,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (retentionDays > POLICY_MAX_CDR_RETENTION_DAYS) {
     r.problem('CDR_RETENTION_DAYS', `must be at most ${POLICY_MAX_CDR_RETENTION_DAYS}: the privacy policy retains usage data ` +
       `"for 30 days from the time it is created" (got ${retentionDays})`);
+  }
+  const callStateTtlSeconds = r.int('CDR_CALL_STATE_TTL_SECONDS', 86_400, { min: 60, max: 7 * 86_400 });
+  // 200 s: beyond SIP's Timer C (180 s), after which no proxy lets an INVITE ring on.
+  const orphanTimeoutSeconds = r.int('CDR_ORPHAN_TIMEOUT_SECONDS', 200, { min: 1, max: 7 * 86_400 });
+  if (orphanTimeoutSeconds > callStateTtlSeconds) {
+    r.problem('CDR_ORPHAN_TIMEOUT_SECONDS', `must not exceed CDR_CALL_STATE_TTL_SECONDS (${orphanTimeoutSeconds} > ${callStateTtlSeconds})`);
   }
   const adminTokens = readAdminTokens(r);
   const certFile = r.str('HTTPS_CERT_FILE', '');
@@ -158,7 +167,8 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: r.int('CDR_BATCH_SIZE', 200, { min: 1, max: 5000 }),
       flushMs: r.int('CDR_FLUSH_MS', 1000, { min: 10, max: 1000 }),
       spoolMax: r.int('CDR_SPOOL_MAX', 100_000, { min: 1, max: 10_000_000 }),
-      callStateTtlSeconds: r.int('CDR_CALL_STATE_TTL_SECONDS', 86_400, { min: 60, max: 7 * 86_400 }),
+      callStateTtlSeconds,
+      orphanTimeoutSeconds,
       accountCacheMs: r.int('CDR_ACCOUNT_CACHE_MS', 2000, { min: 0, max: 5000 }),
     },
     privacy: {

@@ -1,6 +1,7 @@
 // Our connections to drachtio-server. This module is the one place that leans on
-// drachtio-srf internals, for what its public API lacks: a prompt TCP keepalive and
-// stopping the reconnect loop on shutdown.
+// drachtio-srf internals, for what its public API lacks: a prompt TCP keepalive, handing our
+// routes back before a shutdown (and knowing when the server has taken them), and stopping the
+// reconnect loop and the socket's reader on shutdown.
 import type { Socket, Server } from 'node:net';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/index.js';
@@ -10,11 +11,14 @@ export type SrfInstance = InstanceType<typeof Srf>;
 
 interface WireInternals {
   on(event: 'connect', fn: (socket: Socket) => void): void;
+  on(event: 'msg', fn: (socket: Socket, msg: string) => void): void;
+  off(event: 'msg', fn: (socket: Socket, msg: string) => void): void;
+  send(socket: Socket, msg: string): string;
   closing?: boolean;
   reconnectVars?: { retryTimer?: NodeJS.Timeout | null };
   mapIncomingMsg?: Map<Socket, unknown>;
 }
-interface AgentInternals { wp?: WireInternals; mapServer?: Map<Socket, unknown> }
+interface AgentInternals { wp?: WireInternals; mapServer?: Map<Socket, { authenticated?: boolean }>; verbs?: Map<string, unknown> }
 
 const agentOf = (srf: SrfInstance): AgentInternals | undefined =>
   (srf as unknown as { app?: { client?: AgentInternals } }).app?.client;
@@ -60,12 +64,43 @@ export function connectInbound(
   agentOf(srf)?.wp?.on('connect', (socket) => socket.setKeepAlive(true, 10_000));
 
   return {
+    /**
+     * Hands our routes back (`remove_route` for each verb), so that drachtio-server sends new REGISTERs and
+     * CDR events to the other instances, and resolves once it has answered: every frame it sent us before
+     * that has then arrived (one TCP stream, in order). v0.9.10 drops all of a client's routes at the first.
+     */
+    stopRouting(): Promise<void> {
+      const agent = agentOf(srf);
+      const wp = agent?.wp;
+      const verbs = [...(agent?.verbs?.keys() ?? [])];
+      const sockets = [...(agent?.mapServer ?? [])].filter(([, o]) => o.authenticated).map(([s]) => s);
+      if (!wp || verbs.length === 0 || sockets.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const pending = new Set<string>();
+        const onMsg = (_s: Socket, msg: string) => {
+          const [, kind, rid] = msg.split('|', 3);
+          if (kind === 'response' && pending.delete(rid!) && pending.size === 0) {
+            wp.off('msg', onMsg);
+            resolve();
+          }
+        };
+        wp.on('msg', onMsg);
+        for (const s of sockets) for (const v of verbs) pending.add(wp.send(s, `remove_route|${v}`));
+      });
+    },
     disconnect() {
       const agent = agentOf(srf);
       const wp = agent?.wp;
       if (wp) {
         wp.closing = true;
         if (wp.reconnectVars?.retryTimer) clearTimeout(wp.reconnectVars.retryTimer);
+      }
+      // drachtio-srf ends the socket but keeps reading it with its frame buffer gone: bytes still arriving
+      // would start a new buffer mid-frame and make it throw ("invalid message, missing length specifier"),
+      // killing the process. Nothing read after this point would be handled anyway.
+      for (const s of agent?.mapServer?.keys() ?? []) {
+        s.removeAllListeners('data');
+        s.resume();
       }
       // srf.disconnect() throws when no socket was ever connected.
       if (agent?.mapServer?.size) srf.disconnect();

@@ -11,6 +11,9 @@ export type RegisterResult = (typeof REGISTER_RESULTS)[number];
 export const CDR_EVENT_TYPES = ['attempt', 'start', 'stop'] as const;
 export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt', 'spool_full', 'redis_unavailable', 'restricted'] as const;
 export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
+/** Legs whose end drachtio-server never reported: unanswered (CDR_ORPHAN_TIMEOUT_SECONDS), answered (CDR_CALL_STATE_TTL_SECONDS). */
+export const CDR_ORPHAN_KINDS = ['unanswered', 'answered'] as const;
+export type CdrOrphanKind = (typeof CDR_ORPHAN_KINDS)[number];
 export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account', 'restriction'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
 export const ADMIN_STATUSES = ['200', '201', '400', '401', '403', '404', '405', '409', '429', '500', '501', '503'] as const;
@@ -55,6 +58,10 @@ export function createMetrics(version: string) {
     cdrsSkipped: new client.Counter({
       name: `${p}cdrs_skipped_total`, help: 'Call legs or events that produced no CDR row, by reason',
       labelNames: ['reason'] as const, registers: [registry],
+    }),
+    cdrOrphans: new client.Counter({
+      name: `${p}cdr_orphans_total`, help: 'Call legs finalised without an end reported by drachtio-server, by kind',
+      labelNames: ['kind'] as const, registers: [registry],
     }),
     cdrBatchDuration: new client.Histogram({
       name: `${p}cdr_batch_write_duration_seconds`, help: 'Time to write one multi-row CDR batch',
@@ -133,6 +140,7 @@ export function createMetrics(version: string) {
   for (const r of REGISTER_RESULTS) m.registerRequests.inc({ result: r }, 0);
   for (const t of CDR_EVENT_TYPES) m.cdrEvents.inc({ type: t }, 0);
   for (const r of CDR_SKIP_REASONS) m.cdrsSkipped.inc({ reason: r }, 0);
+  for (const k of CDR_ORPHAN_KINDS) m.cdrOrphans.inc({ kind: k }, 0);
   for (const d of DEPENDENCIES) m.up.set({ dependency: d }, 0);
   for (const r of ['ok', 'failed']) m.retentionRuns.inc({ result: r }, 0);
   for (const k of ERASURE_KINDS) m.adminErasures.inc({ kind: k }, 0);

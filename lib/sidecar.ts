@@ -143,6 +143,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   let httpPort = 0;
 
   const shutdown = createShutdown(config.shutdownTimeoutMs, log, [
+    // While other instances can take REGISTERs and CDR events, drachtio-server should send them there.
+    ['hand routes back to drachtio-server', () => Promise.all(inbound.map((c) => c.stopRouting())), 0.1],
     ['refuse new work', () => { onRegister.stopAccepting(); http.drain(); stopper.stop(); gauges.stop(); stopMysqlWatch(); }],
     ['finish in-flight REGISTERs', () => onRegister.idle(), 0.25],
     // No new CDR events once drachtio is gone: write what is pending, then stop the writer.

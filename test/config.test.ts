@@ -100,3 +100,11 @@ t.test('HTTPS files come in pairs; METRICS_TOKEN and PRIVACY_HASH_KEY have a min
   t.equal(loadConfig({}).privacy.hashKey, null);
   t.throws(() => loadConfig({ ADMIN_AUTH_FAIL_LIMIT: '0' }), /ADMIN_AUTH_FAIL_LIMIT/);
 });
+
+t.test('CDR_ORPHAN_TIMEOUT_SECONDS: 200 s by default (beyond Timer C), never beyond the call state TTL', async (t) => {
+  t.equal(loadConfig({}).cdr.orphanTimeoutSeconds, 200);
+  t.equal(loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '3' }).cdr.orphanTimeoutSeconds, 3);
+  t.throws(() => loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '0' }), /CDR_ORPHAN_TIMEOUT_SECONDS must be a whole number from 1/);
+  t.throws(() => loadConfig({ CDR_ORPHAN_TIMEOUT_SECONDS: '600', CDR_CALL_STATE_TTL_SECONDS: '300' }),
+    /CDR_ORPHAN_TIMEOUT_SECONDS must not exceed CDR_CALL_STATE_TTL_SECONDS \(600 > 300\)/);
+});

@@ -48,31 +48,49 @@ t.test('auth-fail.lua: counted, block_started at the limit, blocked', async (t) 
   t.equal(typeof g.blockKey('x'), 'string');
 });
 
-t.test('merge, read, finish, discard, count-in-flight', async (t) => {
+t.test('merge, read, finish, discard, count-in-flight, claim, prune', async (t) => {
   const r = s.redis;
   createCallState(r, s.prefix, 60);
   const [leg, done, idx, spool] = [`${s.prefix}L`, `${s.prefix}D`, `${s.prefix}I`, `${s.prefix}S`];
-  const merge = (flag: string) => r.sidecarCdrMerge(leg, done, idx, 'm', 5000, 60, flag, 1, 0, 0, 'dir', 'inbound');
-  t.equal(await merge('a:network'), 'ok');
-  t.equal(await merge('a:network'), 'duplicate', 'the same source again');
-  t.same(await r.sidecarCdrRead(leg, done), [0, 'a:network', '1', 'dir', 'inbound', 'v', '1'], 'read: not done, the fields');
+  // due 5000 / ttl 60 s while unanswered, due 9000 / ttl 120 s once answered
+  const merge = (flag: string, ...pairs: [number, number, number, ...string[]]) =>
+    r.sidecarCdrMerge(leg, done, idx, 'm', 5000, 60, 9000, 120, flag, ...pairs);
+  t.equal(await merge('a:network', 1, 0, 0, 'dir', 'inbound'), 'ok');
+  t.equal(await merge('a:network', 1, 0, 0, 'dir', 'inbound'), 'duplicate', 'the same source again');
+  t.same(await r.sidecarCdrRead(leg, done), [0, 'a:network', '1', 'dir', 'inbound', 'due', '5000', 'v', '1'], 'read: not done, the fields');
+  t.equal(await r.zscore(idx, 'm'), '5000', 'unanswered: the unanswered due time');
+  t.ok(await r.ttl(leg) <= 60 && await r.ttl(leg) > 0);
+  t.equal(await merge('s:uas', 0, 0, 1, 'ans', '4000'), 'ok');
+  t.equal(await r.zscore(idx, 'm'), '9000', 'answered: the answered due time');
+  t.ok(await r.ttl(leg) > 60, 'and the answered state lifetime');
+  t.equal(await r.hget(leg, 'v'), '2');
   t.equal(await r.sidecarCdrCountInFlight(idx, 1000), 1);
-  t.equal(await r.sidecarCdrCountInFlight(idx, 6000), 0, 'expired index entries dropped');
+  t.same(await r.sidecarCdrClaim(idx, 8000, 40_000, 10), [], 'not due yet: nothing claimed');
+  t.same(await r.sidecarCdrClaim(idx, 9000, 40_000, 10), ['m'], 'due: claimed');
+  t.equal(await r.zscore(idx, 'm'), '40000', 'moved to claimed-until, so a second sweep does not take it');
+  t.same(await r.sidecarCdrClaim(idx, 9000, 40_000, 10), [], 'claimed once only');
+  t.equal(await r.sidecarCdrPrune(leg, idx, 'm'), 'live', 'a live leg is never pruned');
+  t.equal(await r.sidecarCdrCountInFlight(idx, 50_000), 0, 'index entries older than the oldest alive dropped');
+  await r.zadd(idx, 1, 'gone');
+  t.equal(await r.sidecarCdrPrune(`${s.prefix}nothing`, idx, 'gone'), 'pruned', 'an entry without state goes');
+  t.equal(await r.zscore(idx, 'gone'), null);
+  await r.del(leg);
+  await merge('a:network', 1, 0, 0, 'dir', 'inbound');
   t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '0', 'row', 600, 10), 'changed', 'a stale version');
   t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row', 600, 10), 'spooled');
   t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row', 600, 10), 'duplicate', 'finished twice: not spooled twice');
   t.equal(await r.llen(spool), 1, 'one row');
-  t.equal(await merge('s:uas'), 'late', 'an event after the end');
+  t.equal(await merge('s:uas', 0, 0, 0), 'late', 'an event after the end');
   await r.del(done);
   t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row', 600, 10), 'missing');
-  await merge('a:network');
+  await merge('a:network', 1, 0, 0, 'dir', 'inbound');
   t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', '', 600, 10), 'dropped', 'no row: ended, no tombstone');
   t.equal(await r.exists(done), 0);
-  await merge('a:network');
+  await merge('a:network', 1, 0, 0, 'dir', 'inbound');
   t.equal(await r.sidecarCdrFinish(leg, done, idx, spool, 'm', '1', 'row2', 600, 1), 'full', 'a full spool: ended, row refused');
   t.equal(await r.llen(spool), 1);
   await r.del(done);
-  await merge('a:network');
+  await merge('a:network', 1, 0, 0, 'dir', 'inbound');
   t.equal(await r.sidecarCdrDiscard(leg, idx, 'm'), 'discarded');
   t.equal(await r.sidecarCdrDiscard(leg, idx, 'm'), 'none');
   t.equal(typeof legId('x'), 'string');

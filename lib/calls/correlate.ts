@@ -1,20 +1,25 @@
 // The only module that knows where call legs in flight live in Redis.
 //
-//   {p}cdr:leg:{cid}   HASH    one leg in flight (fields below); EXPIRE = CDR_CALL_STATE_TTL_SECONDS, renewed per event
+//   {p}cdr:leg:{cid}   HASH    one leg in flight (fields below); EXPIRE = its due time + STATE_GRACE_SECONDS
 //   {p}cdr:done:{cid}  STRING  "1": tombstone of a leg whose row was spooled; EX 600. Late or repeated events
 //                              for it count as duplicates instead of opening a new leg. Never written for a leg
 //                              that produced no row (opted out, unknown account), so such a call leaves no key.
-//   {p}cdr:legs        ZSET    cid -> expiry (ms) of the leg's state; counts legs in flight cheaply
+//   {p}cdr:legs        ZSET    cid -> when the leg is due (ms): CDR_ORPHAN_TIMEOUT_SECONDS after its last event while
+//                              unanswered, CDR_CALL_STATE_TTL_SECONDS once answered. The orphan sweep (orphans.ts)
+//                              finalises legs past due; a claim moves a leg's score CLAIM_MS ahead so that one
+//                              instance at a time works on it. Also counts legs in flight cheaply.
 //   {p}cdr:spool       LIST    finished rows waiting for MySQL (owned by spool.ts; the finish script appends to it)
 //   {p}cdr:writer      STRING  which instance writes the spool (owned by spool.ts)
 //
 // cid is a hash of the Call-ID, so no key name holds the Call-ID (which often embeds an IP address).
 // Leg fields: v (version, +1 per change), cid (Call-ID), dir (inbound|outbound), att / ans (attempt /
 // answer instant, ms, earliest wins), role (uac|uas|proxy), st (status of the 200), the allow-listed
-// INVITE facts ru rh fu fh tu rem ua, xa (X-Account-Sid, from our application only), and one flag per
-// attempt source (a:network, a:application) and start role (s:uas, …) seen. Never SDP, never a header
-// outside that list. A proxied call has one Call-ID and so one leg, fed by both of its INVITEs: the one
-// from the network fills the INVITE facts, the forwarded one only fills what is still missing.
+// INVITE facts ru rh fu fh tu rem ua, xa (X-Account-Sid, from our application only), due (as in the
+// index), xs / xt (status and instant of the last stop that did not end the leg, outcome.ts), and one
+// flag per attempt source (a:network, a:application), start role (s:uas, …) and such stop (x:network:486)
+// seen. Never SDP, never a header outside that list. A proxied call has one Call-ID and so one leg, fed
+// by both of its INVITEs: the one from the network fills the INVITE facts, the forwarded one only fills
+// what is still missing.
 import { createHash } from 'node:crypto';
 import type { Result } from 'ioredis';
 import { memoize } from '../cache.js';
@@ -23,6 +28,11 @@ import type { PipelinedRedis } from '../redis.js';
 import type { AttemptFacts, CdrEvent, Role } from './event.js';
 
 export const DONE_TTL_SECONDS = 600;
+/**
+ * A leg's state outlives its due time by this much, so that a sweep that could not run then (no daemon,
+ * Redis away) still finds and finalises it afterwards; past that it is gone without a row.
+ */
+export const STATE_GRACE_SECONDS = 3600;
 
 export type LegRole = 'uac' | 'uas' | 'proxy';
 export interface LegState {
@@ -34,6 +44,13 @@ export interface LegState {
   answeredAt: number | null;
   role: LegRole | null;
   startStatus: number | null;
+  /** The INVITE from the network was seen (an inbound B2BUA leg, or a proxied call). */
+  fromNetwork: boolean;
+  /** When the orphan sweep may finalise the leg (ms). */
+  dueAt: number | null;
+  /** Status and instant of the last stop that did not end the leg (a proxy target's answer). */
+  lastStatus: number | null;
+  lastAt: number | null;
   facts: AttemptFacts;
 }
 
@@ -43,6 +60,7 @@ export type FinishResult = 'spooled' | 'full' | 'dropped' | 'missing' | 'duplica
 const SCRIPTS = luaScripts(__dirname, {
   sidecarCdrMerge: ['merge.lua', 3], sidecarCdrFinish: ['finish.lua', 4], sidecarCdrRead: ['read.lua', 2],
   sidecarCdrDiscard: ['discard.lua', 2], sidecarCdrCountInFlight: ['count-in-flight.lua', 1],
+  sidecarCdrClaim: ['claim.lua', 1], sidecarCdrPrune: ['prune.lua', 2],
 });
 
 declare module 'ioredis' {
@@ -56,18 +74,31 @@ declare module 'ioredis' {
     /** discard.lua */
     sidecarCdrDiscard(leg: string, index: string, member: string): Result<'discarded' | 'none', Context>;
     /** count-in-flight.lua */
-    sidecarCdrCountInFlight(index: string, now: number): Result<number, Context>;
+    sidecarCdrCountInFlight(index: string, oldestAlive: number): Result<number, Context>;
+    /** claim.lua: the claimed members */
+    sidecarCdrClaim(index: string, now: number, claimedUntil: number, limit: number): Result<string[], Context>;
+    /** prune.lua */
+    sidecarCdrPrune(leg: string, index: string, member: string): Result<'pruned' | 'live', Context>;
   }
 }
 
 export interface CallState {
-  /** Records an attempt or start; 'duplicate' when this source/role was already seen, 'late' when the leg is finished. */
-  merge(ev: Extract<CdrEvent, { type: 'attempt' | 'start' }>, now: number): Promise<MergeResult>;
+  /**
+   * Records an attempt, a start, or a stop that does not end the leg; 'duplicate' when this source/role
+   * (or stop) was already seen, 'late' when the leg is finished.
+   */
+  merge(ev: CdrEvent, now: number): Promise<MergeResult>;
   read(callId: string): Promise<{ done: boolean; state: LegState | null }>;
+  /** The same by the leg's id (what the index holds). */
+  readLeg(id: string): Promise<{ done: boolean; state: LegState | null }>;
   /** Ends the leg if it is still at `version`: deletes it and, with a row, tombstones it and appends the row to the spool. */
   finish(callId: string, version: string, row: string | null, spool: { key: string; max: number }): Promise<FinishResult>;
   /** Legs in flight now (drops index entries whose state expired). */
   countInFlight(now: number): Promise<number>;
+  /** Ids of up to `limit` legs past due, claimed for `claimMs` (the orphan sweep). */
+  claimDue(now: number, claimMs: number, limit: number): Promise<string[]>;
+  /** Drops the index entry of a leg whose state has expired. */
+  prune(id: string): Promise<void>;
   /** Every leg in flight, for the audit and erasure (bounded by `limit`). */
   listInFlight(now: number, limit?: number): Promise<LegState[]>;
   /** Forgets a leg in flight without a row (erasure); true when there was one. */
@@ -80,11 +111,22 @@ export interface CallState {
 // each time was 4 % of an event's cost. The most recent ones are kept.
 export const legId = memoize((callId) => createHash('sha256').update(callId).digest('base64url').slice(0, 22), 20_000);
 
-export function createCallState(redis: PipelinedRedis, prefix: string, ttlSeconds: number): CallState {
+/**
+ * `ttlSeconds` (CDR_CALL_STATE_TTL_SECONDS): an answered leg is due this long after its last event;
+ * `orphanSeconds` (CDR_ORPHAN_TIMEOUT_SECONDS): an unanswered one this long after.
+ */
+export function createCallState(redis: PipelinedRedis, prefix: string, ttlSeconds: number, orphanSeconds = ttlSeconds): CallState {
   const legKey = (id: string) => `${prefix}cdr:leg:${id}`;
   const doneKey = (id: string) => `${prefix}cdr:done:${id}`;
   const indexKey = `${prefix}cdr:legs`;
+  const graceMs = STATE_GRACE_SECONDS * 1000;
   defineScripts(redis, SCRIPTS);
+  const readLeg = async (id: string): Promise<{ done: boolean; state: LegState | null }> => {
+    const res = await redis.sidecarCdrRead(legKey(id), doneKey(id));
+    const h: Record<string, string> = {};
+    for (let i = 1; i < res.length; i += 2) h[res[i] as string] = res[i + 1] as string;
+    return { done: res[0] === 1, state: h.v ? toState(h) : null };
+  };
 
   return {
     async merge(ev, now) {
@@ -104,27 +146,28 @@ export function createCallState(redis: PipelinedRedis, prefix: string, ttlSecond
         else setnx.push(['dir', 'outbound'], ...present);
         if (f.xAccountSid !== null) set.push(['xa', f.xAccountSid]);
         min.push(['att', ev.at]);
-      } else {
+      } else if (ev.type === 'start') {
         flag = `s:${ev.role}`;
         set.push(['role', legRole(ev.role)]);
         if (ev.status !== null) setnx.push(['st', ev.status]);
         min.push(['ans', ev.at]);
+      } else {
+        flag = `x:${ev.source}:${ev.status ?? ev.reason}`;
+        set.push(['xt', ev.at]);
+        if (ev.status !== null) set.push(['xs', ev.status]);
       }
       const id = legId(ev.callId);
       const args: (string | number)[] = [
-        legKey(id), doneKey(id), indexKey, id, now + ttlSeconds * 1000, ttlSeconds, flag, set.length, setnx.length, min.length,
+        legKey(id), doneKey(id), indexKey, id,
+        now + orphanSeconds * 1000, orphanSeconds + STATE_GRACE_SECONDS, now + ttlSeconds * 1000, ttlSeconds + STATE_GRACE_SECONDS,
+        flag, set.length, setnx.length, min.length,
       ];
       for (const [k, v] of [...set, ...setnx, ...min]) args.push(k, v);
       return redis.sidecarCdrMerge(...args);
     },
 
-    async read(callId) {
-      const id = legId(callId);
-      const res = await redis.sidecarCdrRead(legKey(id), doneKey(id));
-      const h: Record<string, string> = {};
-      for (let i = 1; i < res.length; i += 2) h[res[i] as string] = res[i + 1] as string;
-      return { done: res[0] === 1, state: h.v ? toState(h) : null };
-    },
+    read: (callId) => readLeg(legId(callId)),
+    readLeg,
 
     async finish(callId, version, row, spool) {
       const id = legId(callId);
@@ -132,11 +175,17 @@ export function createCallState(redis: PipelinedRedis, prefix: string, ttlSecond
     },
 
     async countInFlight(now) {
-      return Number(await redis.sidecarCdrCountInFlight(indexKey, now));
+      return Number(await redis.sidecarCdrCountInFlight(indexKey, now - graceMs));
+    },
+
+    claimDue: async (now, claimMs, limit) => redis.sidecarCdrClaim(indexKey, now, now + claimMs, limit),
+
+    async prune(id) {
+      await redis.sidecarCdrPrune(legKey(id), indexKey, id);
     },
 
     async listInFlight(now, limit = 10_000) {
-      const ids = await redis.zrangebyscore(indexKey, now, '+inf', 'LIMIT', 0, limit);
+      const ids = await redis.zrangebyscore(indexKey, now - graceMs, '+inf', 'LIMIT', 0, limit);
       if (ids.length === 0) return [];
       const p = redis.pipeline();
       for (const id of ids) p.hgetall(legKey(id));
@@ -169,6 +218,10 @@ function toState(h: Record<string, string>): LegState {
     answeredAt: num(h.ans),
     role: h.role === 'uac' || h.role === 'uas' || h.role === 'proxy' ? h.role : null,
     startStatus: num(h.st),
+    fromNetwork: h['a:network'] === '1',
+    dueAt: num(h.due),
+    lastStatus: num(h.xs),
+    lastAt: num(h.xt),
     facts: {
       ruriUser: str(h.ru), ruriHost: str(h.rh), fromUser: str(h.fu), fromHost: str(h.fh), toUser: str(h.tu),
       remoteHost: str(h.rem), userAgent: str(h.ua), xAccountSid: str(h.xa),

@@ -1,12 +1,15 @@
-// A stop event ends a leg: wait briefly for the leg's other events (another instance may still be
-// recording them), resolve the account, apply the opt-out as it is when the leg ends, then hand the
-// row to the spool and delete the leg in one atomic step (correlate.finish).
+// Ending a leg: resolve the account, apply the opt-out as it is when the leg ends, then hand the row to
+// the spool and delete the leg in one atomic step (correlate.finish). A stop event ends a leg after
+// waiting briefly for the leg's other events (another instance may still be recording them); the
+// orphan sweep (orphans.ts) ends the legs drachtio never ended. Which stop ends a leg, and what the row
+// says about it: outcome.ts.
 import { errorKind, StoreUnavailableError } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
 import type { AccountResolver, ResolvedAccount } from './accounts.js';
 import type { CallState, LegState } from './correlate.js';
 import { DIALOG_ENDING_REASONS, type CdrEvent } from './event.js';
+import { endsLeg, stopEnd, type LegEnd } from './outcome.js';
 import { buildRow, resolutionInputs } from './row.js';
 import type { Spool } from './spool.js';
 import { withTimeout } from '../timeout.js';
@@ -20,29 +23,28 @@ export type StopEvent = Extract<CdrEvent, { type: 'stop' }>;
  */
 export const STOP_WAIT_MS: readonly number[] = [25, 75, 150, 250, 500, 1000];
 export const RESOLVE_TIMEOUT_MS = 1500;
-// A leg changes at most once per attempt source and start role (six flags), so this always suffices.
-const MAX_CHANGED_RETRIES = 10;
+// A leg changes at most once per attempt source, start role and superseded stop, so this suffices.
+export const MAX_CHANGED_RETRIES = 10;
 
-export interface StopDeps {
+export interface FinishDeps {
   calls: CallState;
   spool: Spool;
   accounts: AccountResolver;
   metrics: Metrics;
   log: Logger;
-  hash: Hasher;
   onSpooled(): void;
   /** An end user's objection: a leg from or to a restricted number is not recorded (lib/privacy/restrictions). */
   restricted?: (fromUser: string | null, toUser: string | null) => boolean;
-  waitMs?: readonly number[];
 }
+
+/** ended: the leg is over (a row spooled, or none by decision); changed: it moved on, read it again; gone: finished elsewhere. */
+export type EndResult = 'ended' | 'changed' | 'gone';
+export type LegFinisher = (state: LegState & { attemptedAt: number }, end: LegEnd, leg: () => string) => Promise<EndResult>;
 
 type Decision = { kind: 'record'; account: ResolvedAccount } | { kind: 'deferred' } | { kind: 'skip'; reason: CdrSkipReason; accountSid?: string };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void> {
-  const { calls, spool, accounts, metrics, log, hash } = d;
-  const waits = d.waitMs ?? STOP_WAIT_MS;
+export function createLegFinisher(d: FinishDeps): LegFinisher {
+  const { calls, spool, accounts, metrics, log } = d;
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
   let fullSince = 0;
   let fullDropped = 0;
@@ -65,6 +67,63 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
     }
   };
 
+  return async (state, end, leg) => {
+    const decision = await decide(state);
+    const row = decision.kind === 'skip' ? null : buildRow(state, end, decision.kind === 'record' ? decision.account.accountSid : null);
+    const result = await calls.finish(state.callId, state.version, row && JSON.stringify(row), spool);
+    switch (result) {
+      case 'changed':
+        return 'changed';
+      case 'missing':
+      case 'duplicate':
+        return 'gone';
+      case 'dropped':
+        if (decision.kind === 'skip') {
+          if (decision.reason === 'unknown_account') log.info({ leg: leg(), direction: state.direction }, 'no account for call leg; no CDR');
+          else if (decision.reason === 'restricted') log.debug({ leg: leg() }, 'a restricted number is the caller or the callee; leg not recorded');
+          else log.debug({ leg: leg(), account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
+          skip(decision.reason);
+        }
+        return 'ended';
+      case 'full':
+        fullDropped++;
+        if (Date.now() - fullSince > 10_000) {
+          log.error({ dropped: fullDropped, spoolMax: spool.max }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
+          fullSince = Date.now();
+          fullDropped = 0;
+        }
+        skip('spool_full');
+        return 'ended';
+      case 'spooled':
+        if (decision.kind === 'deferred') log.debug({ leg: leg() }, 'CDR spooled; account resolved when MySQL answers');
+        d.onSpooled();
+        return 'ended';
+    }
+  };
+}
+
+/** What ends legs needs: the stop handler, and the orphan sweep (orphans.ts). */
+export interface EndingDeps {
+  calls: CallState;
+  spool: Spool;
+  finisher: LegFinisher;
+  metrics: Metrics;
+  log: Logger;
+  hash: Hasher;
+  now: () => number;
+}
+
+export interface StopDeps extends EndingDeps {
+  waitMs?: readonly number[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void> {
+  const { calls, finisher, metrics, log, hash } = d;
+  const waits = d.waitMs ?? STOP_WAIT_MS;
+  const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
+
   return async function onStop(ev) {
     // The keyed hash (an HMAC) names the leg in log lines only: computed when one is written.
     let legRef: string | undefined;
@@ -86,46 +145,21 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
       }
       if (state.attemptedAt === null) {
         // A start arrived but the attempt never did: nothing to build a row from; remove what we hold.
-        const r = await calls.finish(ev.callId, state.version, null, spool);
+        const r = await calls.finish(ev.callId, state.version, null, d.spool);
         if (r === 'changed' && ++changed <= MAX_CHANGED_RETRIES) continue;
         log.warn({ leg: leg(), reason: ev.reason }, 'CDR stop for a leg with no recorded attempt; no row');
         return skip('stop_without_attempt');
       }
-
-      const decision = await decide(state);
-      const row = decision.kind === 'skip'
-        ? null
-        : buildRow({ ...state, attemptedAt: state.attemptedAt }, ev, decision.kind === 'record' ? decision.account.accountSid : null);
-      const result = await calls.finish(ev.callId, state.version, row && JSON.stringify(row), spool);
-      switch (result) {
-        case 'changed':
-          // Another event for the leg landed meanwhile: build the row again from the new state.
-          if (++changed <= MAX_CHANGED_RETRIES) continue;
-          return skip('duplicate');
-        case 'missing':
-        case 'duplicate':
-          return skip('duplicate'); // another instance finished it first
-        case 'dropped':
-          if (decision.kind === 'skip') {
-            if (decision.reason === 'unknown_account') log.info({ leg: leg(), direction: state.direction }, 'no account for call leg; no CDR');
-            else if (decision.reason === 'restricted') log.debug({ leg: leg() }, 'a restricted number is the caller or the callee; leg not recorded');
-            else log.debug({ leg: leg(), account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
-            return skip(decision.reason);
-          }
-          return;
-        case 'full':
-          fullDropped++;
-          if (Date.now() - fullSince > 10_000) {
-            log.error({ dropped: fullDropped, spoolMax: spool.max }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
-            fullSince = Date.now();
-            fullDropped = 0;
-          }
-          return skip('spool_full');
-        case 'spooled':
-          if (decision.kind === 'deferred') log.debug({ leg: leg() }, 'CDR spooled; account resolved when MySQL answers');
-          d.onSpooled();
-          return;
+      if (!endsLeg(state, ev)) {
+        // A proxy target's answer: the proxy's own answer to the caller (another stop) ends the leg.
+        // Kept as the last status seen, and counted with the events that repeat what the row says.
+        await calls.merge(ev, d.now());
+        return skip('duplicate');
       }
+      const r = await finisher({ ...state, attemptedAt: state.attemptedAt }, stopEnd(ev), leg);
+      if (r === 'changed' && ++changed <= MAX_CHANGED_RETRIES) continue;
+      if (r !== 'ended') skip('duplicate'); // another instance finished it first
+      return;
     }
   };
 }

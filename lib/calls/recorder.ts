@@ -1,5 +1,6 @@
 // The call-event flow: drachtio-server cdr:* events → normalise (event.ts) → correlate per Call-ID in
-// Redis (correlate.ts) → on stop: account and opt-out (accounts.ts, finish.ts) → Redis spool →
+// Redis (correlate.ts) → on the stop that ends a leg (outcome.ts), or when the orphan sweep finds its
+// end was never reported (orphans.ts): account and opt-out (accounts.ts, finish.ts) → Redis spool →
 // batch writer (writer.ts) → `cdrs`, whose day partitions partitions.ts keeps ahead.
 //
 // The flow has its own Redis connection (lib/redis.ts `cdr`). A command it cannot get through fails
@@ -20,7 +21,8 @@ import type { CdrSkipReason, Metrics } from '../metrics.js';
 import { createAccountResolver, type AccountResolver } from './accounts.js';
 import { createCallState, type CallState } from './correlate.js';
 import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
-import { createStopHandler } from './finish.js';
+import { createLegFinisher, createStopHandler } from './finish.js';
+import { createOrphanSweep, sweepIntervalMs } from './orphans.js';
 import { ensurePartitions } from '../db/cdr-partitions.js';
 import { createSpool, type Spool } from './spool.js';
 import { createWriter, type Writer, type WriterDeps } from './writer.js';
@@ -91,16 +93,18 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
   const wake = (again: boolean) => { for (const w of waiters) w(again); waiters.clear(); };
   conn.on('ready', () => { connError = false; wake(true); });
 
-  const calls = createCallState(conn, prefix, config.callStateTtlSeconds);
+  const calls = createCallState(conn, prefix, config.callStateTtlSeconds, config.orphanTimeoutSeconds);
   const spool = createSpool(conn, prefix, config.spoolMax);
-  const gaugeCalls = createCallState(d.gaugeRedis, prefix, config.callStateTtlSeconds);
+  const gaugeCalls = createCallState(d.gaugeRedis, prefix, config.callStateTtlSeconds, config.orphanTimeoutSeconds);
   const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
   const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID(), restrictions: d.restrictions });
-  const onStop = createStopHandler({
-    calls, spool, accounts, metrics, log, hash: d.hash, onSpooled: () => writer.noteSpooled(), waitMs: d.stopWaitMs,
+  const finisher = createLegFinisher({
+    calls, spool, accounts, metrics, log, onSpooled: () => writer.noteSpooled(),
     restricted: d.restrictions && ((from, to) => d.restrictions!.restricted(from, to)),
   });
+  const onStop = createStopHandler({ calls, spool, finisher, metrics, log, hash: d.hash, now, waitMs: d.stopWaitMs });
+  const orphans = createOrphanSweep({ calls, spool, finisher, metrics, log, hash: d.hash, now });
 
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
   // Events received but not yet applied; `lost` once counted as lost (at most once per event).
@@ -178,6 +182,20 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
     }
   };
 
+  // One sweep at a time: a slow Redis must not pile them up.
+  let sweeping = false;
+  const sweep = () => {
+    if (sweeping || closed) return;
+    sweeping = true;
+    orphans.sweep()
+      .catch((err: Error) => {
+        // At shutdown the connection closes under a running sweep: its legs stay due for the next instance.
+        if (closed) log.debug({ err: err.message }, 'orphan sweep cut short by shutdown');
+        else log.error({ err: err.message }, 'orphan sweep failed; retried at the next');
+      })
+      .finally(() => { sweeping = false; });
+  };
+
   const upkeep = () => {
     ensurePartitions(pool, now()).then(
       (added) => { if (added.length) log.info({ partitions: added }, 'added cdrs day partitions'); },
@@ -202,9 +220,8 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorderHandle {
       started = true;
       writer.start();
       upkeep();
-      const t = setInterval(upkeep, PARTITION_CHECK_MS);
-      t.unref();
-      timers.push(t);
+      timers.push(setInterval(upkeep, PARTITION_CHECK_MS), setInterval(sweep, sweepIntervalMs(config.orphanTimeoutSeconds)));
+      for (const t of timers) t.unref();
     },
 
     async flush() {

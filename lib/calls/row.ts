@@ -3,7 +3,8 @@
 import mysql from 'mysql2/promise';
 import type { ResolutionInputs } from './accounts.js';
 import type { LegRole, LegState } from './correlate.js';
-import { DIALOG_ENDING_REASONS, type CdrEvent } from './event.js';
+import { DIALOG_ENDING_REASONS } from './event.js';
+import type { LegEnd } from './outcome.js';
 
 export const CDR_COLUMNS = [
   'account_sid', 'sip_callid', 'direction', 'from_user', 'to_user', 'remote_host', 'attempted_at', 'answered_at',
@@ -43,18 +44,19 @@ export function resolutionInputs(s: LegState): ResolutionInputs {
 /**
  * answered: a start was seen, or the stop ended an established dialog (a BYE) although the start went
  * missing. duration: whole seconds from answer to end, rounded down; 0 when not answered or when the
- * answer time is unknown. sip_status: the final response of the stop, else that of the start, else
- * 200 for a released dialog.
+ * answer time is unknown. sip_status: the final status of the end (outcome.ts), else that of the start,
+ * else 200 for a released dialog.
  */
-export function buildRow(s: LegState & { attemptedAt: number }, stop: Extract<CdrEvent, { type: 'stop' }>, accountSid: string | null): SpoolRow {
-  const answered = s.answeredAt !== null || DIALOG_ENDING_REASONS.has(stop.reason);
-  const terminatedAt = Math.max(stop.at, s.attemptedAt);
+export function buildRow(s: LegState & { attemptedAt: number }, end: LegEnd, accountSid: string | null): SpoolRow {
+  const released = end.reason !== 'not-reported' && DIALOG_ENDING_REASONS.has(end.reason);
+  const answered = s.answeredAt !== null || released;
+  const terminatedAt = Math.max(end.at, s.attemptedAt);
   const answeredAt = s.answeredAt === null ? null : Math.min(Math.max(s.answeredAt, s.attemptedAt), terminatedAt);
   const row: SpoolRow = {
     f: 1,
     callId: s.callId,
     accountSid,
-    direction: s.direction ?? (stop.source === 'network' ? 'outbound' : 'inbound'),
+    direction: s.direction ?? (end.source === 'network' ? 'outbound' : 'inbound'),
     fromUser: s.facts.fromUser,
     toUser: s.facts.toUser,
     remoteHost: s.facts.remoteHost,
@@ -63,8 +65,8 @@ export function buildRow(s: LegState & { attemptedAt: number }, stop: Extract<Cd
     terminatedAt,
     duration: answeredAt === null ? 0 : Math.floor((terminatedAt - answeredAt) / 1000),
     answered,
-    sipStatus: stop.status ?? s.startStatus ?? (answered ? 200 : null),
-    reason: stop.reason,
+    sipStatus: end.status ?? s.startStatus ?? (answered ? 200 : null),
+    reason: end.reason,
     role: s.role,
     userAgent: s.facts.userAgent,
   };

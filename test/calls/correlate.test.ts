@@ -1,6 +1,6 @@
 // The leg state in Redis: how events merge (in any order), and the one atomic step that ends a leg.
 import t from 'tap';
-import { createCallState, legId, DONE_TTL_SECONDS } from '../../lib/calls/correlate.js';
+import { createCallState, legId, DONE_TTL_SECONDS, STATE_GRACE_SECONDS } from '../../lib/calls/correlate.js';
 import type { AttemptFacts, CdrEvent } from '../../lib/calls/event.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { clearPrefix, freshStores, type Stores } from '../helpers/harness.js';
@@ -89,12 +89,41 @@ t.test('a full spool refuses the newest row but still ends the leg', async (t) =
   t.equal(await calls.countInFlight(T), 0);
 });
 
-t.test('state TTL and the in-flight index', async (t) => {
-  const calls = createCallState(stores.redis, stores.prefix, 120);
+t.test('state TTL and the in-flight index: due after the orphan timeout, or the state TTL once answered', async (t) => {
+  // Issue 9 changed this: a leg past due is no longer dropped from the index, the orphan sweep finalises
+  // it; its state lives STATE_GRACE_SECONDS past due so that a sweep delayed by an outage still finds it.
+  const calls = createCallState(stores.redis, stores.prefix, 120, 30);
+  const key = `${stores.prefix}cdr:leg:${legId('ttl@x')}`;
   await calls.merge(attempt('ttl@x', 'network', T, {}), T);
-  const ttl = await stores.redis.ttl(`${stores.prefix}cdr:leg:${legId('ttl@x')}`);
-  t.ok(ttl > 100 && ttl <= 120, `TTL set from callStateTtlSeconds (${ttl})`);
-  t.equal(await calls.countInFlight(T + 119_000), 1);
-  t.equal(await calls.countInFlight(T + 121_000), 0, 'index entries past the state TTL are pruned');
+  const ttl = await stores.redis.ttl(key);
+  t.ok(ttl > 30 + STATE_GRACE_SECONDS - 20 && ttl <= 30 + STATE_GRACE_SECONDS, `unanswered: TTL = orphan timeout + grace (${ttl})`);
+  t.match((await calls.read('ttl@x')).state, { dueAt: T + 30_000 });
+  t.same(await calls.claimDue(T + 29_000, 1000, 10), [], 'not due before the orphan timeout');
+  await calls.merge(start('ttl@x', 'uas', T + 5), T + 10_000);
+  const answeredTtl = await stores.redis.ttl(key);
+  t.ok(answeredTtl > 120 + STATE_GRACE_SECONDS - 20 && answeredTtl <= 120 + STATE_GRACE_SECONDS, `answered: TTL = state TTL + grace (${answeredTtl})`);
+  t.match((await calls.read('ttl@x')).state, { dueAt: T + 130_000 }, 'each event renews the due time');
+  t.same(await calls.claimDue(T + 129_000, 1000, 10), []);
+  t.same(await calls.claimDue(T + 130_000, 1000, 10), [legId('ttl@x')], 'due: claimed');
+  t.same(await calls.claimDue(T + 130_500, 1000, 10), [], 'a claimed leg is out of reach for the claim time');
+  t.same(await calls.claimDue(T + 131_000, 1000, 10), [legId('ttl@x')], 'and due again after it');
+  t.equal(await calls.countInFlight(T + 131_000), 1, 'a leg past due still counts until it is finalised');
+  await stores.redis.del(key); // its state expired, no sweep ran
+  t.equal(await calls.countInFlight(T + 132_000), 1);
+  t.equal(await calls.countInFlight(T + 133_000 + STATE_GRACE_SECONDS * 1000), 0, 'index entries past the state lifetime are pruned');
   t.notMatch(Object.keys(await redisDump(stores)).join(' '), /ttl@x/, 'key names hold no Call-ID');
+});
+
+t.test('a stop that does not end the leg is kept as the last status seen; prune drops only expired legs', async (t) => {
+  const calls = createCallState(stores.redis, stores.prefix, 600, 200);
+  await calls.merge(attempt('x@x', 'network', T, {}), T);
+  const stop = { type: 'stop', callId: 'x@x', source: 'network', at: T + 3000, reason: 'call-rejected', status: 486 } as const;
+  t.equal(await calls.merge(stop, T + 3000), 'ok');
+  t.equal(await calls.merge(stop, T + 3000), 'duplicate', 'the same answer again');
+  t.match((await calls.read('x@x')).state, { fromNetwork: true, lastStatus: 486, lastAt: T + 3000, answeredAt: null, dueAt: T + 203_000 });
+  await calls.prune(legId('x@x'));
+  t.equal(await calls.countInFlight(T), 1, 'a live leg is never pruned');
+  await stores.redis.del(`${stores.prefix}cdr:leg:${legId('x@x')}`);
+  await calls.prune(legId('x@x'));
+  t.equal(await calls.countInFlight(T), 0, 'an expired one is');
 });

@@ -54,9 +54,14 @@ export async function answeredLeg(peer: DrachtioPeer, l: Leg, dir: 'inbound' | '
   await peer.sendCdr('stop', 'network', tod(t.end), 'normal-release', l.bye);
 }
 
-/** An unanswered B2BUA leg: the attempt, then a final response >= 300 (486 rejected, 487 canceled). */
+/**
+ * An unanswered B2BUA leg: the attempt, then a final response >= 300 (486 rejected, 487 canceled). As
+ * drachtio-server v0.9.10 reports it (test/peer/cdr-calls.ts): an inbound leg its caller canceled (after a
+ * 180) with the INVITE itself, from the network; every other one with the final response.
+ */
 export async function unansweredLeg(peer: DrachtioPeer, l: Leg, dir: 'inbound' | 'outbound', status: number, t: { attempt: string; end: string }) {
   await peer.sendCdr('attempt', dir === 'inbound' ? 'network' : 'application', tod(t.attempt), l.invite);
+  if (dir === 'inbound' && status === 487) return peer.sendCdr('stop', 'network', tod(t.end), 'call-canceled', l.invite);
   await peer.sendCdr('stop', dir === 'inbound' ? 'application' : 'network', tod(t.end),
     status === 487 ? 'call-canceled' : 'call-rejected', l.final(status));
 }

@@ -7,7 +7,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { createSpool } from '../../lib/calls/spool.js';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 import { runApp } from '../helpers/app-process.js';
-import { freshStores, provision, REDIS_URL, type Stores } from '../helpers/harness.js';
+import { eventually, freshStores, provision, REDIS_URL, type Stores } from '../helpers/harness.js';
 import { CDR_VERBS, leg, tod } from './helpers.js';
 
 const ROUNDS = 4;
@@ -38,12 +38,12 @@ t.test('SIGTERM while events are in flight: lost counts only what was lost (none
       await peer.sendCdr('stop', 'application', when, 'call-rejected', l.final(486));
       stopsSent++;
     }).map((p) => p.catch(() => undefined)));
-    // Written to the socket, not yet applied: the signal lands while the recorder handles them. (Signalled
-    // while the peer is still writing, drachtio-srf sometimes throws in WireProtocol._onData after the
-    // disconnect and the process dies: a separate problem, see the struct branch's report.)
-    await sending;
-    t.equal(stopsSent, LEGS, `round ${round}: every event written`);
+    // The signal lands while the peer is still writing (half the legs sent; frames may be cut mid-way on
+    // the wire) and while the recorder applies what it read. Once the daemon hands its routes back, the
+    // peer has no app to send the rest to: those sends fail, which is what a real server's would do too.
+    await eventually(() => stopsSent >= LEGS / 2 || null, 10_000, 1, 'half the legs written to the daemon');
     app.child.kill('SIGTERM');
+    await sending;
     const code = await app.exited;
     t.equal(code, 0, `round ${round}: exit 0`, code === 0 ? {} : { stderr: app.stderr.slice(-800), last: app.lines.slice(-5).map((l) => l.msg) });
 

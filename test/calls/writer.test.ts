@@ -40,7 +40,7 @@ function row(o: Partial<SpoolRow> = {}): SpoolRow {
 
 function writer(o: { batchSize?: number; pool?: Pool; owner?: string } = {}) {
   const metrics = createMetrics('test');
-  const config = { batchSize: o.batchSize ?? 200, flushMs: 1000, spoolMax: 1000, callStateTtlSeconds: 600, accountCacheMs: 0 };
+  const config = { batchSize: o.batchSize ?? 200, flushMs: 1000, spoolMax: 1000, callStateTtlSeconds: 600, orphanTimeoutSeconds: 200, accountCacheMs: 0 };
   const spool = createSpool(stores.redis, stores.prefix, config.spoolMax);
   const pool = o.pool ?? stores.pool;
   const w = createWriter({

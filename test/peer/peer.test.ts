@@ -5,6 +5,7 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { type AddressInfo, type Server, createConnection } from 'node:net';
+import { CALL_SHAPES, asShape, playCall, seenEvent, type SeenEvent } from './cdr-calls';
 import { DrachtioPeer, type PeerOptions, sendOutbound, timeOfDay } from './drachtio-peer';
 import { FrameDecoder, SERVER_RECEIVE_BUFFER_BYTES, encodeFrame } from './framing';
 import { joinSipMessage, rewriteTopVia, splitSipMessage } from './sip';
@@ -318,6 +319,29 @@ t.test('CDR events reach srf.on(cdr:*) with the right arguments', async (t) => {
   t.equal(stop!.args[3].get('Call-ID'), callId);
   t.same(rejected!.args.slice(0, 3), ['application', time, 'call-rejected']);
   t.equal(rejected!.args[3].status, 486);
+});
+
+t.test('whole calls as the real server reports them (CALL_SHAPES) reach srf.on(cdr:*) event for event', async (t) => {
+  const peer = await startPeer(t);
+  const seen: SeenEvent[] = [];
+  await startApp(t, peer, (srf) => {
+    for (const type of ['attempt', 'start', 'stop'] as const) srf.on(`cdr:${type}`, (...args: SrfApp[]) => seen.push(seenEvent(type, args)));
+  });
+  await peer.waitForRoutes(['cdr:attempt', 'cdr:start', 'cdr:stop']);
+  const legOf = (toUser: string) => {
+    const invite = buildInvite({ toUser });
+    const ok = buildResponse(invite, 200);
+    return { invite, ok, bye: buildBye({ invite, response: ok }), final: (status: number) => buildResponse(invite, status) };
+  };
+  // The two shapes whose stops the peer used to hide: four events of a canceled proxied call, with
+  // drachtio's own 487 labelled call-rejected first; a canceled B2BUA leg reported with its INVITE.
+  for (const shape of ['proxy: canceled after 180', 'b2bua: canceled after 180', 'proxy: 486 from the first target, the second answers'] as const) {
+    seen.length = 0;
+    await playCall(peer, CALL_SHAPES[shape], { A: legOf('a'), B: legOf('b') });
+    const until = Date.now() + 5000;
+    while (seen.length < CALL_SHAPES[shape].length && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    t.same(asShape(seen), CALL_SHAPES[shape], shape);
+  }
 });
 
 t.test('each CDR event goes to one app, round-robin per event type', async (t) => {

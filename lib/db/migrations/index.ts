@@ -1,9 +1,9 @@
 import { registrar } from './0001-registrar.js';
 import { cdrs } from './0002-cdrs.js';
 import { privacy } from './0003-privacy.js';
-import { legalHolds } from './0004-legal-holds.js';
-import { restrictions } from './0005-restrictions.js';
-import { accessLog } from './0006-access-log.js';
+import { legalHolds } from './0005-legal-holds.js';
+import { restrictions } from './0006-restrictions.js';
+import { accessLog } from './0007-access-log.js';
 
 export interface Migration {
   readonly version: number;

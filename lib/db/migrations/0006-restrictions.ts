@@ -3,7 +3,7 @@ import type { Migration } from './index.js';
 // An end user's objection: no CDR from or to a restricted number, on any account. The list holds a
 // keyed hash of each number (PRIVACY_HASH_KEY), not the number, so it is no register of objectors.
 export const restrictions: Migration = {
-  version: 5,
+  version: 6,
   name: 'restricted numbers',
   up: [
     `CREATE TABLE IF NOT EXISTS cdr_restrictions (

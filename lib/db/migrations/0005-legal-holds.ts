@@ -6,7 +6,7 @@ import type { Migration } from './index.js';
 // touches `legal_holds` or `legal_hold_events`: who placed, lifted or disclosed what, and when, stays.
 // Same collation as cdrs: the purge compares their account_sid columns.
 export const legalHolds: Migration = {
-  version: 4,
+  version: 5,
   name: 'legal holds, held CDRs past retention',
   up: [
     `CREATE TABLE IF NOT EXISTS legal_holds (

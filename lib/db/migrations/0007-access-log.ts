@@ -4,7 +4,7 @@ import type { Migration } from './index.js';
 // erased with an account. Identifiers are keyed hashes (LOG_HASH_KEY): no number, account, token or
 // client address in clear.
 export const accessLog: Migration = {
-  version: 6,
+  version: 7,
   name: 'admin access log',
   up: [
     `CREATE TABLE IF NOT EXISTS admin_access_log (

@@ -58,6 +58,11 @@ async function main(): Promise<void> {
       (err: Error) => { log.error({ err: err.message }, 'shutdown failed'); exit(1); },
     );
   };
+  // SIGHUP: the HTTPS certificate and key are read again; the listener stays open.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'signal received: reloading the HTTPS certificate and key');
+    void sidecar.reloadTls();
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.message ?? String(err) }, 'unhandled rejection'));
@@ -66,6 +71,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
+  // A configuration problem found while building (an HTTPS file that does not load) exits as one found in the environment.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`sip-data-sidecar: ${err.message}\n`);
+    process.exit(78);
+  }
   process.stderr.write(`sip-data-sidecar: fatal: ${err.stack ?? err.message}\n`);
   process.exit(1);
 });

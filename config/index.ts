@@ -1,7 +1,10 @@
 // The one place that reads the environment. Everything else receives a frozen Config.
 import { ConfigError } from '../lib/errors.js';
 import type { DigestAlgorithm } from '../lib/register/digest.js';
+import { readAdminTokens, type AdminToken } from './admin.js';
 import { createReader } from './read.js';
+
+export type { AdminScope, AdminToken } from './admin.js';
 
 export const POLICY_MAX_IP_RETENTION_SECONDS = 3600;
 export const POLICY_MAX_CDR_RETENTION_DAYS = 30;
@@ -31,7 +34,14 @@ export interface Config {
     readonly waitTimeoutMs: number;
   };
   readonly mysql: { readonly url: string; readonly database: string };
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** PEM files: with them the one HTTP server speaks HTTPS only (reloaded on SIGHUP). */
+    readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+    /** null: /metrics is open. */
+    readonly metricsToken: string | null;
+  };
   readonly log: { readonly level: LogLevel; readonly hashKey: string };
   readonly register: {
     readonly minExpires: number;
@@ -68,10 +78,16 @@ export interface Config {
     readonly retentionDays: number;
     readonly retentionIntervalSeconds: number;
     readonly auditIntervalSeconds: number;
-    /** null: the admin API is off. */
-    readonly adminToken: string | null;
     /** An admin request the stores have not answered by then is answered 503. */
     readonly adminRequestTimeoutMs: number;
+    /** Key of the HMAC of restricted numbers; null: restrictions cannot be stored here. */
+    readonly hashKey: string | null;
+  };
+  readonly admin: {
+    /** Empty: the admin API is off. */
+    readonly tokens: readonly AdminToken[];
+    readonly authFailLimit: number;
+    readonly authBlockSeconds: number;
   };
   readonly shutdownTimeoutMs: number;
 }
@@ -113,12 +129,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (orphanTimeoutSeconds > callStateTtlSeconds) {
     r.problem('CDR_ORPHAN_TIMEOUT_SECONDS', `must not exceed CDR_CALL_STATE_TTL_SECONDS (${orphanTimeoutSeconds} > ${callStateTtlSeconds})`);
   }
-  const adminToken = r.str('ADMIN_TOKEN', '');
-  if (adminToken !== '' && adminToken.length < 16) r.problem('ADMIN_TOKEN', 'must be at least 16 characters when set');
+  const adminTokens = readAdminTokens(r);
+  const certFile = r.str('HTTPS_CERT_FILE', '');
+  const keyFile = r.str('HTTPS_KEY_FILE', '');
+  if ((certFile === '') !== (keyFile === '')) r.problem(certFile === '' ? 'HTTPS_CERT_FILE' : 'HTTPS_KEY_FILE', 'must be set together with the other of HTTPS_CERT_FILE / HTTPS_KEY_FILE');
+  const metricsToken = r.str('METRICS_TOKEN', '');
+  if (metricsToken !== '' && metricsToken.length < 16) r.problem('METRICS_TOKEN', 'must be at least 16 characters when set');
+  const privacyHashKey = r.str('PRIVACY_HASH_KEY', '');
+  if (privacyHashKey !== '' && privacyHashKey.length < 32) r.problem('PRIVACY_HASH_KEY', 'must be at least 32 characters when set');
   const locationToken = r.str('LOCATION_TOKEN', '');
   if (locationToken !== '' && locationToken.length < 16) r.problem('LOCATION_TOKEN', 'must be at least 16 characters when set');
   // One token opening both would hand every call-routing app the erasure API.
-  if (locationToken !== '' && locationToken === adminToken) r.problem('LOCATION_TOKEN', 'must differ from ADMIN_TOKEN');
+  if (locationToken !== '' && adminTokens.some((a) => a.token === locationToken)) {
+    r.problem('LOCATION_TOKEN', 'must differ from every admin token (ADMIN_TOKEN, ADMIN_TOKENS)');
+  }
 
   const config: Config = {
     drachtio: {
@@ -138,7 +162,12 @@ export function loadConfig(env: Env = process.env): Config {
       waitTimeoutMs: r.int('REDIS_WAIT_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
     },
     mysql: { url: mysqlUrl, database },
-    http: { host: r.str('HTTP_HOST', '127.0.0.1'), port: r.port('HTTP_PORT', 3000) },
+    http: {
+      host: r.str('HTTP_HOST', '127.0.0.1'),
+      port: r.port('HTTP_PORT', 3000),
+      tls: certFile === '' || keyFile === '' ? null : { certFile, keyFile },
+      metricsToken: metricsToken === '' ? null : metricsToken,
+    },
     log: {
       level: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
       hashKey: r.str('LOG_HASH_KEY', ''),
@@ -171,8 +200,13 @@ export function loadConfig(env: Env = process.env): Config {
       retentionDays,
       retentionIntervalSeconds: r.int('RETENTION_INTERVAL_SECONDS', 3600, { min: 10, max: 86_400 }),
       auditIntervalSeconds: r.int('AUDIT_INTERVAL_SECONDS', 3600, { min: 0, max: 7 * 86_400 }),
-      adminToken: adminToken === '' ? null : adminToken,
       adminRequestTimeoutMs: r.int('ADMIN_REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 600_000 }),
+      hashKey: privacyHashKey === '' ? null : privacyHashKey,
+    },
+    admin: {
+      tokens: adminTokens,
+      authFailLimit: r.int('ADMIN_AUTH_FAIL_LIMIT', 10, { min: 1, max: 10_000 }),
+      authBlockSeconds: r.int('ADMIN_AUTH_BLOCK_SECONDS', 300, { min: 1, max: 86_400 }),
     },
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
   };

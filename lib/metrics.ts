@@ -9,19 +9,19 @@ export const REGISTER_RESULTS = [
 export type RegisterResult = (typeof REGISTER_RESULTS)[number];
 
 export const CDR_EVENT_TYPES = ['attempt', 'start', 'stop'] as const;
-export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt', 'spool_full', 'redis_unavailable'] as const;
+export const CDR_SKIP_REASONS = ['opted_out', 'unknown_account', 'invalid', 'duplicate', 'stop_without_attempt', 'spool_full', 'redis_unavailable', 'restricted'] as const;
 export type CdrSkipReason = (typeof CDR_SKIP_REASONS)[number];
 /** Legs whose end drachtio-server never reported: unanswered (CDR_ORPHAN_TIMEOUT_SECONDS), answered (CDR_CALL_STATE_TTL_SECONDS). */
 export const CDR_ORPHAN_KINDS = ['unanswered', 'answered'] as const;
 export type CdrOrphanKind = (typeof CDR_ORPHAN_KINDS)[number];
-export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account'] as const;
+export const ERASURE_KINDS = ['cdrs', 'cdrs_by_number', 'registrations', 'account', 'restriction'] as const;
 export type ErasureKind = (typeof ERASURE_KINDS)[number];
-export const ADMIN_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
+export const ADMIN_STATUSES = ['200', '201', '400', '401', '403', '404', '405', '409', '429', '500', '501', '503'] as const;
 export const HOOK_RESULTS = ['ok', 'fail', 'timeout', 'unreachable', 'http_error', 'redirect', 'invalid_response'] as const;
 export type HookResult = (typeof HOOK_RESULTS)[number];
 export const LOCATION_STATUSES = ['200', '400', '401', '404', '405', '500', '503'] as const;
 export const AUDIT_CHECKS = [
-  'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored',
+  'binding_ttl', 'ip_outside_binding', 'cdr_past_retention', 'cdr_while_opted_out', 'sip_body_stored', 'cdr_restricted_number',
 ] as const;
 export type AuditCheck = (typeof AUDIT_CHECKS)[number];
 export const DEPENDENCIES = ['drachtio', 'redis', 'mysql'] as const;
@@ -116,6 +116,21 @@ export function createMetrics(version: string) {
       name: `${p}location_request_duration_seconds`, help: 'Time to answer one location API request (one AOR or a batch)',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
     }),
+    adminSourcesBlocked: new client.Counter({
+      name: `${p}admin_sources_blocked_total`, help: 'Times a client address was refused by the admin API after repeated authentication failures',
+      registers: [registry],
+    }),
+    accessLogDropped: new client.Counter({
+      name: `${p}admin_access_log_dropped_total`, help: 'Admin access log entries lost because MySQL could not take them in time',
+      registers: [registry],
+    }),
+    cdrsHeld: new client.Gauge({
+      name: `${p}cdrs_held`, help: 'CDR rows past retention kept because a legal hold covers them (cdrs_held)', registers: [registry],
+    }),
+    tlsReloads: new client.Counter({
+      name: `${p}tls_reloads_total`, help: 'Reloads of the HTTPS certificate and key (SIGHUP), by result',
+      labelNames: ['result'] as const, registers: [registry],
+    }),
     auditBreaches: new client.Gauge({
       name: `${p}audit_breaches`, help: 'Breaches of the privacy promises found by the last audit, by check',
       labelNames: ['check'] as const, registers: [registry],
@@ -160,6 +175,7 @@ export function createMetrics(version: string) {
   for (const s of LOCATION_STATUSES) m.locationRequests.inc({ status: s }, 0);
   for (const r of HOOK_RESULTS) m.hookRequests.inc({ result: r }, 0);
   for (const c of AUDIT_CHECKS) m.auditBreaches.set({ check: c }, 0);
+  for (const r of ['ok', 'failed']) m.tlsReloads.inc({ result: r }, 0);
   for (const c of COMPONENTS) m.internalErrors.inc({ component: c }, 0);
   m.buildInfo.set({ version }, 1);
   client.collectDefaultMetrics({ register: registry, prefix: p });

@@ -10,14 +10,17 @@ import type { Pool } from './db/pool.js';
 import { connectInbound, listenOutbound, type SrfInstance } from './drachtio.js';
 import { createGauges } from './gauges.js';
 import { createHealth, watchMysql, watchRedis } from './health.js';
-import { createAdminRoute } from './http/admin.js';
+import { createAccessLog } from './http/access-log.js';
+import { createAdminApi } from './http/admin-api.js';
 import { createLocationRoute } from './http/location.js';
 import { createHttpServer, type Route } from './http/server.js';
 import { migrateKeyLayout } from './key-migration.js';
+import { isLoopback } from './http/tls.js';
 import { createLocationService } from './location/service.js';
 import { createHasher, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { createLifecycle } from './privacy/lifecycle.js';
+import { createRestrictionList } from './privacy/restrictions.js';
 import type { RedisConnections } from './redis.js';
 import { createAuthenticator } from './register/authenticate.js';
 import { createBindingStore } from './register/bindings.js';
@@ -48,6 +51,8 @@ export interface SidecarDeps {
 export interface Sidecar {
   start(): Promise<void>;
   close(): Promise<void>;
+  /** Reads the HTTPS certificate and key again (SIGHUP); false when they did not load. */
+  reloadTls(): Promise<boolean>;
   readonly httpPort: number;
   readonly listenPort: number | null;
 }
@@ -94,14 +99,19 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   });
 
   // Call events: the cdr connection (its gauges read over the main one).
-  const recorder = createCallRecorder({ config: config.cdr, prefix, redis: redis.cdr, gaugeRedis: redis.main, pool, metrics, log, hash, now, waitTimeoutMs: config.redis.waitTimeoutMs });
+  // Restricted numbers: checked when a leg ends and by the writer; kept current by the lifecycle.
+  const restrictionList = createRestrictionList({ pool, hashKey: config.privacy.hashKey, log });
+  const recorder = createCallRecorder({
+    config: config.cdr, prefix, redis: redis.cdr, gaugeRedis: redis.main, pool, metrics, log, hash, now, restrictions: restrictionList,
+    waitTimeoutMs: config.redis.waitTimeoutMs,
+  });
 
   // Privacy rights and the audit: the privacy connection, stores of their own.
   const calls = createCallState(redis.privacy, prefix, config.cdr.callStateTtlSeconds);
   const spool = createSpool(redis.privacy, prefix, config.cdr.spoolMax);
   const lifecycleBindings = createBindingStore(redis.privacy, prefix);
   const lifecycle = createLifecycle({
-    config: config.privacy, prefix, redis: redis.privacy, subscriber: redis.subscriber, pool, metrics, log, hash, now,
+    config: config.privacy, prefix, redis: redis.privacy, subscriber: redis.subscriber, pool, metrics, log, hash, now, restrictionList,
     stores: {
       bindings: lifecycleBindings,
       calls, spool,
@@ -132,9 +142,18 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     token: config.location.token, metrics, log,
     service: createLocationService({ bindings, accountOf: async (domain) => (await lookupRealms.find(domain))?.accountSid ?? null, now }),
   })];
-  // After the location route: the admin route claims every other /v1/ path.
-  if (config.privacy.adminToken) routes.push(createAdminRoute({ token: config.privacy.adminToken, deadlineMs: config.privacy.adminRequestTimeoutMs, service: lifecycle.service, log, metrics, now }));
-  const http = createHttpServer({ health, metrics, log, beforeScrape: gauges.refresh, routes });
+  // After the location route (the admin API claims every other /v1/ path), on the privacy connection;
+  // every request recorded in the access log.
+  const accessLog = config.admin.tokens.length ? createAccessLog({ pool, log, metrics }) : null;
+  if (accessLog) {
+    routes.push(createAdminApi({
+      config: config.admin, redis: redis.privacy, prefix, guardSecret: nonceSecret, pool, deadlineMs: config.privacy.adminRequestTimeoutMs,
+      service: lifecycle.service, holds: lifecycle.holds, restrictions: lifecycle.restrictions, accessLog, hash, log, metrics, now,
+    }));
+  }
+  const http = createHttpServer({
+    health, metrics, log, beforeScrape: gauges.refresh, routes, tls: config.http.tls, metricsToken: config.http.metricsToken,
+  });
   watchRedis(redis.main, health);
 
   const registerOn = (srf: Srf, endSession: boolean) => srf.use('register', (req: InboundRequest, res: any) => {
@@ -157,6 +176,8 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     ['stop lifecycle timers', () => lifecycle.close()],
     ['close outbound listener', () => outbound?.close()],
     ['close HTTP server', () => http.close()],
+    // After the server: the last admin requests have their entries too.
+    ['write the admin access log', () => accessLog?.close()],
     ['close Redis', () => redis.close()],
     ['close MySQL pool', () => pool.end()],
   ]);
@@ -167,7 +188,10 @@ export function createSidecar(d: SidecarDeps): Sidecar {
 
     async start() {
       httpPort = await http.listen(config.http.host, config.http.port);
-      log.info({ port: httpPort }, 'HTTP server listening (/healthz, /readyz, /metrics)');
+      log.info({ port: httpPort, tls: http.tls }, `HTTP server listening (${http.tls ? 'HTTPS; ' : ''}/healthz, /readyz, /metrics)`);
+      if (!http.tls && config.admin.tokens.length && !isLoopback(config.http.host)) {
+        log.warn({ host: config.http.host }, 'the admin API is reachable beyond this machine over plain HTTP: its bearer tokens and the data it returns travel unencrypted; set HTTPS_CERT_FILE and HTTPS_KEY_FILE');
+      }
       redis.connect();
       for (const c of [redis.main, redis.cdr, redis.privacy, redis.subscriber]) await waitForRedis(c, stopper);
       if (stopper.stopped) return;
@@ -208,5 +232,6 @@ export function createSidecar(d: SidecarDeps): Sidecar {
     },
 
     close: shutdown,
+    reloadTls: () => http.reloadTls(),
   };
 }

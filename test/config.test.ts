@@ -86,7 +86,7 @@ t.test('LOCATION_TOKEN: off by default, at least 16 characters, never the admin 
   t.equal(loadConfig({}).location.token, null);
   t.equal(loadConfig({ LOCATION_TOKEN: 'location-token-0123' }).location.token, 'location-token-0123');
   t.throws(() => loadConfig({ LOCATION_TOKEN: 'short' }), /LOCATION_TOKEN must be at least 16 characters/);
-  t.throws(() => loadConfig({ LOCATION_TOKEN: 'same-token-0123456', ADMIN_TOKEN: 'same-token-0123456' }), /LOCATION_TOKEN must differ from ADMIN_TOKEN/);
+  t.throws(() => loadConfig({ LOCATION_TOKEN: 'same-token-0123456', ADMIN_TOKEN: 'same-token-0123456' }), /LOCATION_TOKEN must differ from every admin token/);
 });
 
 t.test('REGISTRATION_HOOK_TIMEOUT_MS: default 2000, within 100–10000 (below a SIP transaction\'s patience)', async (t) => {
@@ -94,6 +94,40 @@ t.test('REGISTRATION_HOOK_TIMEOUT_MS: default 2000, within 100–10000 (below a 
   t.equal(loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '750' }).register.hookTimeoutMs, 750);
   t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '50' }), /REGISTRATION_HOOK_TIMEOUT_MS must be a whole number from 100 to 10000/);
   t.throws(() => loadConfig({ REGISTRATION_HOOK_TIMEOUT_MS: '60000' }), /REGISTRATION_HOOK_TIMEOUT_MS/);
+});
+
+t.test('ADMIN_TOKENS: name:scope[+scope…]:token entries; ADMIN_TOKEN is the all-scope "default"; problems never echo a token', async (t) => {
+  const c = loadConfig({ ADMIN_TOKEN: 'single-token-0123456789', ADMIN_TOKENS: 'reader:read:reader-token-0123456789, ops:erase+hold:ops:token:with:colons' });
+  t.same(c.admin.tokens.map((x) => [x.name, x.scopes, x.token]), [
+    ['default', ['read', 'erase', 'hold', 'optout'], 'single-token-0123456789'],
+    ['reader', ['read'], 'reader-token-0123456789'],
+    ['ops', ['erase', 'hold'], 'ops:token:with:colons'],
+  ]);
+  t.same(loadConfig({}).admin.tokens, [], 'no token: no admin API');
+  t.ok(Object.isFrozen(c.admin.tokens[1]!.scopes));
+  const err = t.throws(() => loadConfig({
+    ADMIN_TOKEN: 'short',
+    ADMIN_TOKENS: 'bad name:read:secret-token-0123456789,x:write:secret-token-0123456789,y:read+read:secret-token-0123456789,'
+      + 'z:read:tooshort-secret,w:read:secret-token-0123456789,v:erase:secret-token-0123456789,w:hold:other-token-0123456789',
+  })) as unknown as ConfigError;
+  t.equal(err.problems.length, 7, err.message);
+  t.match(err.message, /ADMIN_TOKEN must be at least 16/);
+  t.match(err.message, /entry 2 \("x"\): scopes must be distinct values from read, erase, hold, optout/);
+  t.match(err.message, /entry 6 \("v"\): the same token as another entry/);
+  t.match(err.message, /entry 7: the name "w" is used twice/);
+  for (const secret of ['secret-token-0123456789', 'tooshort-secret', 'short']) t.notMatch(err.message, secret, 'no token in the error');
+});
+
+t.test('HTTPS files come in pairs; METRICS_TOKEN and PRIVACY_HASH_KEY have a minimum length', async (t) => {
+  t.same(loadConfig({ HTTPS_CERT_FILE: '/c.pem', HTTPS_KEY_FILE: '/k.pem' }).http.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
+  t.equal(loadConfig({}).http.tls, null);
+  t.throws(() => loadConfig({ HTTPS_CERT_FILE: '/c.pem' }), /HTTPS_KEY_FILE must be set together/);
+  t.throws(() => loadConfig({ HTTPS_KEY_FILE: '/k.pem' }), /HTTPS_CERT_FILE must be set together/);
+  t.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN must be at least 16/);
+  t.equal(loadConfig({ METRICS_TOKEN: 'metrics-token-0123456789' }).http.metricsToken, 'metrics-token-0123456789');
+  t.throws(() => loadConfig({ PRIVACY_HASH_KEY: 'too-short' }), /PRIVACY_HASH_KEY must be at least 32/);
+  t.equal(loadConfig({}).privacy.hashKey, null);
+  t.throws(() => loadConfig({ ADMIN_AUTH_FAIL_LIMIT: '0' }), /ADMIN_AUTH_FAIL_LIMIT/);
 });
 
 t.test('CDR_ORPHAN_TIMEOUT_SECONDS: 200 s by default (beyond Timer C), never beyond the call state TTL', async (t) => {

@@ -35,6 +35,8 @@ export interface FinishDeps {
   onSpooled(): void;
   /** Resolves once the spooled leg is safe from a failover (replica acks); rejects to have the end redone. */
   confirm?(callId: string): Promise<void>;
+  /** An end user's objection: a leg from or to a restricted number is not recorded (lib/privacy/restrictions). */
+  restricted?: (fromUser: string | null, toUser: string | null) => boolean;
 }
 
 /** ended: the leg is over (a row spooled, or none by decision); changed: it moved on, read it again; gone: finished elsewhere. */
@@ -50,6 +52,7 @@ export function createLegFinisher(d: FinishDeps): LegFinisher {
   let fullDropped = 0;
 
   const decide = async (state: LegState): Promise<Decision> => {
+    if (d.restricted?.(state.facts.fromUser, state.facts.toUser)) return { kind: 'skip', reason: 'restricted' };
     try {
       const account = await withTimeout(accounts.resolve(resolutionInputs(state)), RESOLVE_TIMEOUT_MS,
         () => new StoreUnavailableError('mysql', `account lookup took over ${RESOLVE_TIMEOUT_MS} ms`));
@@ -79,6 +82,7 @@ export function createLegFinisher(d: FinishDeps): LegFinisher {
       case 'dropped':
         if (decision.kind === 'skip') {
           if (decision.reason === 'unknown_account') log.info({ leg: leg(), direction: state.direction }, 'no account for call leg; no CDR');
+          else if (decision.reason === 'restricted') log.debug({ leg: leg() }, 'a restricted number is the caller or the callee; leg not recorded');
           else log.debug({ leg: leg(), account: decision.accountSid }, 'account opted out of CDRs; leg not recorded');
           skip(decision.reason);
         }

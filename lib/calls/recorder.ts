@@ -22,7 +22,7 @@ import { createEventIntake } from './intake.js';
 import { createOrphanSweep, sweepIntervalMs } from './orphans.js';
 import { ensurePartitions } from '../db/cdr-partitions.js';
 import { createSpool } from './spool.js';
-import { createWriter } from './writer.js';
+import { createWriter, type WriterDeps } from './writer.js';
 
 export interface CallRecorder {
   /** Subscribes to cdr:attempt/start/stop; must run before drachtio is connected. */
@@ -53,6 +53,8 @@ export interface CallRecorderDeps {
   log: Logger;
   hash: Hasher;
   now?: () => number;
+  /** Restricted numbers (lib/privacy/restrictions): checked when a leg ends and again by the writer. */
+  restrictions?: WriterDeps['restrictions'];
   /** Test seam: how long a stop waits for its leg's other events (finish.ts STOP_WAIT_MS). */
   stopWaitMs?: readonly number[];
   /** REDIS_WAIT_TIMEOUT_MS. */
@@ -74,9 +76,12 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorder {
   const gaugeCalls = createCallState(d.gaugeRedis, prefix, config.callStateTtlSeconds, config.orphanTimeoutSeconds);
   const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
-  const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID() });
+  const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID(), restrictions: d.restrictions });
   const confirmation = createLegConfirmation({ conn, calls, metrics, log, timeoutMs: d.waitTimeoutMs ?? 500 });
-  const finisher = createLegFinisher({ calls, spool, accounts, metrics, log, onSpooled: () => writer.noteSpooled(), confirm: confirmation.confirm });
+  const finisher = createLegFinisher({
+    calls, spool, accounts, metrics, log, onSpooled: () => writer.noteSpooled(), confirm: confirmation.confirm,
+    restricted: d.restrictions && ((from, to) => d.restrictions!.restricted(from, to)),
+  });
   const onStop = createStopHandler({ calls, spool, finisher, metrics, log, hash: d.hash, now, waitMs: d.stopWaitMs });
   const orphans = createOrphanSweep({ calls, spool, finisher, metrics, log, hash: d.hash, now });
 

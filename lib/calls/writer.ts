@@ -40,6 +40,11 @@ export interface WriterDeps {
   config: Config['cdr'];
   /** This instance's lock id. */
   owner: string;
+  /**
+   * Restricted numbers: re-read under the CDR write lock before each slice of batches, so a row
+   * spooled by an instance that had not heard of a restriction yet is dropped here all the same.
+   */
+  restrictions?: { sync(db: PoolConnection): Promise<void>; restricted(fromUser: string | null, toUser: string | null): boolean };
 }
 
 /** Errors that belong to one row's data, not to the connection or the server's state. */
@@ -83,12 +88,16 @@ export function createWriter(d: WriterDeps): Writer {
 
   const writeBatch = async (conn: PoolConnection, shard: SpoolShard, batch: string[]): Promise<boolean> => {
     const values: SqlValue[][] = [];
-    const skipped = { invalid: 0, opted_out: 0, unknown_account: 0 };
+    const skipped = { invalid: 0, opted_out: 0, unknown_account: 0, restricted: 0 };
     for (const json of batch) {
       if (json === ERASED) continue; // an erasure's mark, removed by it a moment later
       const row = parseSpoolRow(json);
       if (!row) {
         skipped.invalid++;
+        continue;
+      }
+      if (d.restrictions?.restricted(row.fromUser, row.toUser)) {
+        skipped.restricted++;
         continue;
       }
       let sid = row.accountSid;
@@ -123,6 +132,7 @@ export function createWriter(d: WriterDeps): Writer {
       // batch cost three round trips per INSERT), then released so an erasure waits no longer.
       const r = await withNamedLock(pool, LOCKS.cdrWrite, 30, async (conn) => {
         const until = Date.now() + LOCK_SLICE_MS;
+        await d.restrictions?.sync(conn);
         for (;;) {
           const batch = await shard.head(config.batchSize);
           if (batch.length === 0) return 'empty';

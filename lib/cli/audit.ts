@@ -24,6 +24,7 @@ async function main(): Promise<number> {
     const report = await runAudit({
       redis, pool, prefix, hash: createHasher(config.log.hashKey), retentionDays: config.privacy.retentionDays,
       bindings: createBindingStore(redis, prefix), isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
+      restrictionHash: config.privacy.hashKey === null ? null : createHasher(config.privacy.hashKey),
     });
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(summarise(report));

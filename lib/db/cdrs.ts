@@ -1,5 +1,6 @@
 // Every statement on `cdrs` but its DDL (cdr-partitions.ts): the writer's insert, the export's
-// cursor, the erasures' and the retention purge's deletes, the oldest-row gauge, the audit's reads.
+// cursor, the retention purge's deletes, the oldest-row gauge, the audit's reads. Erasure, which keeps
+// held rows in cdrs and cdrs_held alike, is in cdrs-held.ts.
 import type { Readable } from 'node:stream';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Db } from './db.js';
@@ -7,20 +8,13 @@ import type { Db } from './db.js';
 /** Deletes in batches of this many rows, each its own statement: no long lock on live partitions. */
 export const DELETE_BATCH = 5000;
 
-async function deleteInBatches(db: Db, sql: string, params: unknown[], batch: number): Promise<number> {
+export async function deleteInBatches(db: Db, sql: string, params: unknown[], batch = DELETE_BATCH): Promise<number> {
   let total = 0;
   for (;;) {
     const [r] = await db.query<ResultSetHeader>(`${sql} LIMIT ${batch}`, params);
     total += r.affectedRows;
     if (r.affectedRows < batch) return total;
   }
-}
-
-/** An account's rows; with `numbers`, only the calls where one of them is the caller or the callee. */
-export function deleteCdrsOf(db: Db, accountSid: string, numbers: readonly string[] | null): Promise<number> {
-  return numbers === null
-    ? deleteInBatches(db, 'DELETE FROM cdrs WHERE account_sid = ?', [accountSid], DELETE_BATCH)
-    : deleteInBatches(db, 'DELETE FROM cdrs WHERE account_sid = ? AND (from_user IN (?) OR to_user IN (?))', [accountSid, numbers, numbers], DELETE_BATCH);
 }
 
 export function deleteCdrsBefore(db: Db, cutoff: Date, batch = DELETE_BATCH): Promise<number> {
@@ -38,13 +32,29 @@ export async function insertCdrs(db: Db, columns: readonly string[], values: unk
   return res.affectedRows;
 }
 
-/** An account's rows in [since, until), oldest first, as a stream of row objects (flat memory). */
-export function streamCdrsOf(pool: Pool, columns: readonly string[], accountSid: string, since: Date, until: Date): Readable {
+/** Which of an account's CDRs: in [since, until) when bounded; with `numbers`, the calls where one of them is the caller or the callee. */
+export interface CdrFilter {
+  accountSid: string;
+  since: Date | null;
+  until: Date | null;
+  numbers: readonly string[] | null;
+}
+
+/** The WHERE clause of a filter, for cdrs and cdrs_held alike. */
+export function filterSql(f: CdrFilter): { where: string; params: unknown[] } {
+  const where = ['account_sid = ?'];
+  const params: unknown[] = [f.accountSid];
+  if (f.since) { where.push('attempted_at >= ?'); params.push(f.since); }
+  if (f.until) { where.push('attempted_at < ?'); params.push(f.until); }
+  if (f.numbers) { where.push('(from_user IN (?) OR to_user IN (?))'); params.push(f.numbers, f.numbers); }
+  return { where: where.join(' AND '), params };
+}
+
+/** The filter's rows, oldest first, as a stream of row objects (flat memory). */
+export function streamCdrsOf(pool: Pool, columns: readonly string[], f: CdrFilter): Readable {
+  const { where, params } = filterSql(f);
   // mysql2's promise pool wraps a callback pool whose queries can stream rows.
-  return pool.pool.query(
-    `SELECT ${columns.join(', ')} FROM cdrs WHERE account_sid = ? AND attempted_at >= ? AND attempted_at < ? ORDER BY attempted_at, cdr_id`,
-    [accountSid, since, until],
-  ).stream({ highWaterMark: 500 });
+  return pool.pool.query(`SELECT ${columns.join(', ')} FROM cdrs WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
 }
 
 /** Up to `limit` ids of rows where one of `columns` matches the regular expression `pattern`. */

@@ -1,83 +1,66 @@
-// The admin API: thin routes over lib/privacy. Mounted only when ADMIN_TOKEN is set.
+// The admin API's front: authentication (scoped tokens), route matching, the scope check, errors as
+// JSON, and one access-log entry per request. The routes themselves (admin-routes.ts) stay thin
+// calls into lib/privacy. Mounted only when an admin token is configured.
 import type http from 'node:http';
+import type { AdminScope } from '../../config/index.js';
 import { BadInputError, DeadlineError, errorKind, errorSummary, reportBug, reportFailure } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Hasher, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ExportFormat, PrivacyService } from '../privacy/service.js';
-import { DAY_MS } from '../time.js';
-import { bearerMatcher } from './bearer.js';
+import { bareNumber } from '../privacy/holds.js';
+import type { AccessLog } from './access-log.js';
+import { missingScopes, type AdminAuth } from './auth.js';
 import { withTimeout } from '../timeout.js';
-import { readBody, sendError, sendJson } from './respond.js';
+import { sendError } from './respond.js';
 import type { Route } from './server.js';
 
-const SID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NUMBER = /^[A-Za-z0-9+*#._-]{1,64}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-const MAX_RANGE_DAYS = 31;
-const PATH = /^\/v1\/accounts\/([^/]+)(?:\/(cdrs|registrations|cdr-opt-out))?\/?$/;
+export const SID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const NUMBER = /^[A-Za-z0-9+*#._-]{1,64}$/;
 
-const BadRequest = BadInputError;
+/** What a route handler gets: the request, its path parameters, the token's name and a place for counts. */
+export interface AdminContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  actor: string;
+  /** Rows exported, erased, held…: recorded in the access log. */
+  counts: Record<string, number> | null;
+}
 
-/** The route's shape, never its values: a path may hold an account, a SIP user or a phone number. */
-export function routeShape(method: string | undefined, pathname: string): string {
-  const m = PATH.exec(pathname);
-  return `${method ?? '?'} ${m ? `/v1/accounts/:sid${m[2] ? `/${m[2]}` : ''}` : '(no route)'}`;
+export interface AdminRouteDef {
+  method: 'GET' | 'PUT' | 'DELETE';
+  /** e.g. /v1/accounts/{sid}/cdrs — also what the access log records. */
+  path: string;
+  scopes(url: URL): readonly AdminScope[];
+  handle(c: AdminContext): Promise<void>;
+}
+
+// Path parameters are checked before any handler sees them.
+const PARAMS: Record<string, { re: RegExp; message: string; normalise?: (s: string) => string }> = {
+  sid: { re: SID, message: 'account_sid must be a UUID', normalise: (s) => s.toLowerCase() },
+  id: { re: SID, message: 'a legal hold id is a UUID', normalise: (s) => s.toLowerCase() },
+  number: { re: NUMBER, message: 'number must be 1-64 characters of A-Z a-z 0-9 + * # . _ -' },
+};
+
+interface Compiled { def: AdminRouteDef; re: RegExp; names: string[] }
+
+function compile(def: AdminRouteDef): Compiled {
+  const names: string[] = [];
+  const re = def.path.replace(/\{(\w+)\}/g, (_, name: string) => { names.push(name); return '([^/]+)'; });
+  return { def, re: new RegExp(`^${re}/?$`), names };
 }
 
 export function createAdminRoute(o: {
-  token: string; service: PrivacyService; log: Logger; metrics: Metrics; now?: () => number;
+  auth: AdminAuth; routes: readonly AdminRouteDef[]; accessLog: AccessLog; hash: Hasher; log: Logger; metrics: Metrics; now?: () => number;
   /** ADMIN_REQUEST_TIMEOUT_MS: a request still waiting on a store by then is answered 503. */
   deadlineMs: number;
 }): Route {
   const now = o.now ?? Date.now;
-  const authorized = bearerMatcher(o.token);
+  const routes = o.routes.map(compile);
 
-  return async (req, res, url) => {
-    if (!url.pathname.startsWith('/v1/')) return false;
-    const route = routeShape(req.method, url.pathname);
-    res.on('finish', () => {
-      o.metrics.adminRequests.inc({ status: String(res.statusCode) });
-      if (res.statusCode >= 400) o.log.info({ route, status: res.statusCode }, 'admin request refused');
-    });
-    if (!authorized(req.headers.authorization)) {
-      sendError(res, 401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required', { 'www-authenticate': 'Bearer' });
-      return true;
-    }
-    const m = PATH.exec(url.pathname);
-    if (!m) { sendError(res, 404, 'not_found', 'no such route; see the README\'s "Admin API"'); return true; }
-    const [, sid, what] = m as unknown as [string, string, string | undefined];
-    try {
-      if (!SID.test(sid)) throw new BadRequest('account_sid must be a UUID');
-      await withinDeadline(dispatch(req, res, url, sid.toLowerCase(), what ?? 'account'), res, route);
-    } catch (err) {
-      const kind = errorKind(err);
-      if (res.headersSent) {
-        // A stream cut short (an export whose store failed): the client sees a truncated body.
-        if (kind === 'bug') reportBug(o, 'admin', err, 'admin request failed mid-response', { route });
-        else o.log.error({ route, err: errorSummary(err) }, 'admin response cut short: store unavailable');
-        res.destroy();
-      } else if (kind === 'bad_input') {
-        sendError(res, err instanceof BadInputError ? err.status : 400, 'bad_request', (err as Error).message);
-      } else if (kind === 'unavailable') {
-        o.log.warn({ route, err: errorSummary(err) }, err instanceof DeadlineError
-          ? 'admin request answered 503: no answer from the stores within ADMIN_REQUEST_TIMEOUT_MS'
-          : 'admin request answered 503: store unavailable');
-        sendError(res, 503, 'unavailable', 'a store is unavailable; nothing was changed that a retry would not finish', { 'retry-after': '5' });
-      } else {
-        reportBug(o, 'admin', err, 'admin request failed', { route });
-        sendError(res, 500, 'internal', 'internal error');
-      }
-    }
-    return true;
-  };
-
-  /**
-   * Waits for the request's work at most deadlineMs. A MySQL that accepted the connection and then went
-   * silent never fails a query, so without this the request would wait for ever. An export already
-   * streaming is not cut: a large one may rightly take longer. Past the deadline the work goes on (a
-   * promise cannot be cancelled) and its late answer is dropped (respond.ts); how it ended is logged.
-   */
-  async function withinDeadline(work: Promise<void>, res: http.ServerResponse, route: string): Promise<void> {
+  // A store that accepted the connection and went silent must not leave the request hanging; the work
+  // goes on, and how it ends is logged. An answer already streaming (an export) is not cut.
+  const withinDeadline = async (work: Promise<void>, res: http.ServerResponse, route: string): Promise<void> => {
     try {
       await withTimeout(work, o.deadlineMs, () => new DeadlineError(route, o.deadlineMs));
     } catch (err) {
@@ -89,70 +72,96 @@ export function createAdminRoute(o: {
       );
       throw err;
     }
-  }
+  };
 
-  async function dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, sid: string, what: string) {
-    const route = `${req.method} ${what}`;
-    const allowed: Record<string, string[]> = {
-      account: ['DELETE'], cdrs: ['GET', 'DELETE'], registrations: ['GET', 'DELETE'], 'cdr-opt-out': ['PUT'],
-    };
-    if (!allowed[what]!.includes(req.method ?? '')) {
-      return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed here`, { allow: allowed[what]!.join(', ') });
+  return async (req, res, url) => {
+    if (!url.pathname.startsWith('/v1/')) return false;
+    const started = now();
+    const method = /^[A-Z]{1,8}$/.test(req.method ?? '') ? req.method! : 'OTHER';
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const entry = { route: '(no route)', actor: null as string | null, params: {} as Record<string, string>, counts: null as Record<string, number> | null };
+    res.once('close', () => {
+      const status = res.statusCode;
+      o.metrics.adminRequests.inc({ status: String(status) });
+      if (status >= 400) o.log.info({ method, route: entry.route, status }, 'admin request refused');
+      const number = entry.params.number ?? url.searchParams.get('number');
+      const holdId = entry.params.id ?? url.searchParams.get('hold');
+      o.accessLog.record({
+        at: new Date(started), tokenName: entry.actor, method, route: entry.route,
+        subjectHash: entry.params.sid ? o.hash(entry.params.sid) : null,
+        numberHash: number && NUMBER.test(number) ? o.hash(bareNumber(number)) : null,
+        holdId: holdId && SID.test(holdId) ? holdId.toLowerCase() : null,
+        status, counts: entry.counts, durationMs: Math.max(0, Math.round(now() - started)), clientHash: o.hash(`client:${client}`),
+      });
+    });
+
+    // The route is known before authentication, so failures are recorded against it too.
+    const matches = routes.map((r) => ({ r, m: r.re.exec(url.pathname) })).filter((x) => x.m !== null);
+    if (matches.length) entry.route = matches[0]!.r.def.path;
+    const auth = await o.auth.authenticate(req.headers.authorization, client);
+    if (!auth.ok) {
+      if (auth.status === 429) {
+        sendError(res, 429, 'too_many_failures', 'too many failed authentications from this address; try again later', { 'retry-after': '60' });
+      } else {
+        sendError(res, 401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required', { 'www-authenticate': 'Bearer' });
+      }
+      return true;
     }
-    if (!(await o.service.accountExists(sid))) return sendError(res, 404, 'account_not_found', 'no account with that account_sid');
-    if (res.headersSent) return; // answered 503 at its deadline meanwhile
-    const s = o.service;
-    switch (route) {
-      case 'GET cdrs': {
-        const q = exportQuery(url);
-        res.writeHead(200, {
-          'content-type': q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
-          'content-disposition': `attachment; filename="cdrs-${sid}.${q.format === 'csv' ? 'csv' : 'ndjson'}"`,
-        });
-        return s.exportCdrs(sid, q, res);
-      }
-      case 'DELETE cdrs': {
-        const number = url.searchParams.get('number');
-        if (number !== null && !NUMBER.test(number)) throw new BadRequest('number must be 1-64 characters of A-Z a-z 0-9 + * # . _ -');
-        return sendJson(res, 200, { erased: await (number === null ? s.eraseCdrs(sid) : s.eraseCdrsOfNumber(sid, number)) });
-      }
-      case 'GET registrations':
-        return sendJson(res, 200, { registrations: await s.listRegistrations(sid) });
-      case 'DELETE registrations':
-        return sendJson(res, 200, { erased: await s.eraseRegistrations(sid) });
-      case 'PUT cdr-opt-out': {
-        const raw = await readBody(req, 1024);
-        if (raw === null) throw new BadRequest('body too large');
-        let body: unknown;
-        try { body = JSON.parse(raw); } catch { throw new BadRequest('body must be JSON: {"disable_cdrs": true|false}'); }
-        const keys = body && typeof body === 'object' ? Object.keys(body) : [];
-        const value = (body as { disable_cdrs?: unknown } | null)?.disable_cdrs;
-        if (typeof value !== 'boolean' || keys.length !== 1) throw new BadRequest('body must be {"disable_cdrs": true|false}');
-        await s.setOptOut(sid, value);
-        return sendJson(res, 200, { account_sid: sid, disable_cdrs: value });
-      }
-      case 'DELETE account':
-        return sendJson(res, 200, { erased: await s.closeAccount(sid) });
+    entry.actor = auth.token.name;
+    // Never echo the path: it may name an account, a user or a number.
+    if (matches.length === 0) { sendError(res, 404, 'not_found', 'no such route; see the README\'s "Admin API"'); return true; }
+    const hit = matches.find((x) => x.r.def.method === method);
+    if (!hit) {
+      const allow = matches.map((x) => x.r.def.method).join(', ');
+      sendError(res, 405, 'method_not_allowed', `${method} is not allowed here`, { allow });
+      return true;
     }
-  }
-
-  function exportQuery(url: URL): { since: Date; until: Date; format: ExportFormat } {
-    for (const k of url.searchParams.keys()) if (!['since', 'until', 'format'].includes(k)) throw new BadRequest(`unknown parameter "${k}"`);
-    const format = url.searchParams.get('format') ?? 'ndjson';
-    if (format !== 'ndjson' && format !== 'csv') throw new BadRequest('format must be ndjson or csv');
-    const until = date(url.searchParams.get('until'), 'until') ?? new Date(now());
-    const since = date(url.searchParams.get('since'), 'since') ?? new Date(until.getTime() - MAX_RANGE_DAYS * DAY_MS);
-    if (since >= until) throw new BadRequest('since must be before until');
-    if (until.getTime() - since.getTime() > MAX_RANGE_DAYS * DAY_MS) throw new BadRequest(`the range may not exceed ${MAX_RANGE_DAYS} days`);
-    return { since, until, format };
-  }
-}
-
-function date(v: string | null, name: string): Date | null {
-  if (v === null) return null;
-  // A bare date or a time without zone means UTC, as every timestamp the daemon stores.
-  const iso = /[zZ]|[+-]\d{2}:?\d{2}$/.test(v) || v.length === 10 ? v : `${v}Z`;
-  const d = new Date(iso.replace(' ', 'T'));
-  if (!DATE.test(v) || Number.isNaN(d.getTime())) throw new BadRequest(`${name} must be an ISO 8601 date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z`);
-  return d;
+    const { def, names } = hit.r;
+    try {
+      const params: Record<string, string> = {};
+      names.forEach((name, i) => {
+        const raw = decodeURIComponent(hit.m![i + 1]!);
+        const p = PARAMS[name]!;
+        if (!p.re.test(raw)) throw new BadInputError(p.message);
+        params[name] = p.normalise ? p.normalise(raw) : raw;
+      });
+      entry.params = params;
+      const missing = missingScopes(auth.token.scopes, def.scopes(url));
+      if (missing.length) {
+        res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({
+          error: { code: 'forbidden', message: `the token "${auth.token.name}" lacks the scope "${missing[0]}" for ${def.method} ${def.path}`, scope: missing[0] },
+        }));
+        return true;
+      }
+      // Counts land on the entry as soon as a handler sets them: a stream cut short still has its own.
+      const c: AdminContext = {
+        req, res, url, params, actor: auth.token.name,
+        get counts() { return entry.counts; },
+        set counts(v) { entry.counts = v; },
+      };
+      await withinDeadline(def.handle(c), res, def.path);
+    } catch (err) {
+      const kind = err instanceof URIError ? 'bad_input' : errorKind(err);
+      if (res.headersSent) {
+        // A stream cut short (an export whose store failed): the client sees a truncated body.
+        if (kind === 'bug') reportBug(o, 'admin', err, 'admin request failed mid-response', { route: entry.route });
+        else o.log.error({ route: entry.route, err: errorSummary(err) }, 'admin response cut short: store unavailable');
+        res.destroy();
+      } else if (err instanceof URIError) {
+        sendError(res, 400, 'bad_request', 'the path is not valid percent-encoding');
+      } else if (kind === 'bad_input') {
+        const e = err instanceof BadInputError ? err : null;
+        sendError(res, e?.status ?? 400, e?.code ?? 'bad_request', (err as Error).message);
+      } else if (kind === 'unavailable') {
+        o.log.warn({ route: entry.route, err: errorSummary(err) }, err instanceof DeadlineError
+          ? 'admin request answered 503: no answer from the stores within ADMIN_REQUEST_TIMEOUT_MS'
+          : 'admin request answered 503: store unavailable');
+        sendError(res, 503, 'unavailable', 'a store is unavailable; nothing was changed that a retry would not finish', { 'retry-after': '5' });
+      } else {
+        reportBug(o, 'admin', err, 'admin request failed', { route: entry.route });
+        sendError(res, 500, 'internal', 'internal error');
+      }
+    }
+    return true;
+  };
 }

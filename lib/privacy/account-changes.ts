@@ -1,7 +1,8 @@
 // Account changes (opt-out, closure) reach every daemon instance within a Redis pub/sub
 // round trip, instead of waiting for the caches' TTLs.
 //
-//   {p}account-changes   PUB/SUB channel; message = account_sid
+//   {p}account-changes   PUB/SUB channel; message = account_sid, or RESTRICTIONS_CHANGED
+//                        (lib/privacy/restrictions.ts: re-read the restricted numbers)
 import type { RedisClient } from '../redis.js';
 import type { Logger } from '../log.js';
 

@@ -6,16 +6,19 @@
 //   cdr_while_opted_out a CDR of a leg that ended while its account had been opted out, without a
 //                       break, for over OPT_OUT_GRACE_MS (the opt-out applies to legs by the moment they end)
 //   sip_body_stored     SDP or a SIP message anywhere in Redis or MySQL
+//   cdr_restricted_number a CDR from or to a restricted number that ended after the restriction
+//                       (plus OPT_OUT_GRACE_MS)
+// Rows past retention that a standing legal hold covers are no breach: the report counts them as `held`.
 // Findings name where, never what: a key family and a hash, or a table and a row id.
-import type { Pool } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
-import { cdrIdsEndedBetween, cdrIdsMatching, cdrsWithAddressLikeUsers, countCdrsBefore } from '../db/cdrs.js';
-import { optOutHistory } from '../db/erasure-audit.js';
-import { allRows, baseTables } from '../db/tables.js';
 import type { Hasher } from '../log.js';
 import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
 import { scanKeys, type RedisClient } from '../redis.js';
+import { countRows } from '../db/cdrs-held.js';
+import { allRestrictions } from '../db/restrictions.js';
 import { DAY_MS } from '../time.js';
+import { bareNumber, holdSet, loadHoldSet } from './holds.js';
 
 /** A CDR may land this long after an opt-out: the resolution cache's worst case (issue: within 5 s). */
 export const OPT_OUT_GRACE_MS = 5000;
@@ -34,6 +37,8 @@ export const hasSipBody = (s: string) => SIP_BODY.test(s);
 export interface AuditReport {
   ok: boolean;
   at: string;
+  /** CDR rows past retention kept because a standing legal hold covers them. */
+  held: number;
   checks: Record<AuditCheck, { breaches: number; samples: string[] }>;
 }
 
@@ -46,6 +51,8 @@ export interface AuditDeps {
   bindings: { inspect(): AsyncIterable<{ key: string; pttl: number }>; isBindingKey(key: string): boolean };
   /** Keys that may hold a far end's IP because they carry CDR data in flight. */
   isCallDataKey(key: string): boolean;
+  /** The keyed hash restricted numbers are listed under (PRIVACY_HASH_KEY); null when not set. */
+  restrictionHash: Hasher | null;
   now?: () => number;
 }
 
@@ -73,15 +80,24 @@ export async function runAudit(d: AuditDeps): Promise<AuditReport> {
       if (hasIp(text)) { breach('ip_outside_binding', keyRef(key)); break; }
     }
   }
-  await auditMysql(d, now(), breach);
-  return { ok: AUDIT_CHECKS.every((c) => checks[c].breaches === 0), at: new Date(now()).toISOString(), checks };
+  const held = await auditMysql(d, now(), breach);
+  return { ok: AUDIT_CHECKS.every((c) => checks[c].breaches === 0), at: new Date(now()).toISOString(), held, checks };
 }
 
-async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, where: string, n?: number) => void) {
-  const tables = await baseTables(d.pool);
-  for (const t of tables) {
-    if (t === 'cdrs') continue;
-    (await allRows(d.pool, t)).forEach((row, i) => {
+type Breach = (c: AuditCheck, where: string, n?: number) => void;
+
+/** Tables checked column by column below rather than read whole: they hold far-end addresses (cdrs) or grow long. */
+const OWN_CHECKS = new Set(['cdrs', 'cdrs_held', 'admin_access_log']);
+
+/** Returns the count of rows past retention that a legal hold keeps. */
+async function auditMysql(d: AuditDeps, now: number, breach: Breach): Promise<number> {
+  const [tables] = await d.pool.query<RowDataPacket[]>(
+    `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`);
+  const names = new Set((tables as { t: string }[]).map((r) => r.t));
+  for (const t of names) {
+    if (OWN_CHECKS.has(t)) continue;
+    const [rows] = await d.pool.query<RowDataPacket[]>(`SELECT * FROM \`${t}\``);
+    rows.forEach((row, i) => {
       const text = Object.values(row).filter((v) => typeof v === 'string').join('\n');
       // A registration hook's URL may name the customer's server by address: theirs, not an end user's.
       const ipText = t === 'accounts' ? Object.entries(row).filter(([k, v]) => k !== 'registration_hook_url' && typeof v === 'string').map(([, v]) => v).join('\n') : text;
@@ -89,29 +105,48 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
       if (hasSipBody(text)) breach('sip_body_stored', `mysql ${t} row ${i + 1}`);
     });
   }
-  if (!tables.includes('cdrs')) return;
-
-  const textCols = ['sip_callid', 'from_user', 'to_user', 'remote_host', 'user_agent', 'termination_reason'];
-  for (const id of await cdrIdsMatching(d.pool, textCols, SQL_SIP_BODY, 1000)) breach('sip_body_stored', `mysql cdrs cdr_id=${id}`);
-  for (const r of await cdrsWithAddressLikeUsers(d.pool, 1000)) {
-    if (hasIp(`${r.fromUser ?? ''}\n${r.toUser ?? ''}`)) breach('ip_outside_binding', `mysql cdrs cdr_id=${r.cdrId}`);
+  if (names.has('admin_access_log')) {
+    const [rows] = await d.pool.query<RowDataPacket[]>(
+      `SELECT id FROM admin_access_log WHERE CONCAT_WS('\n', token_name, route) REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
+    for (const r of rows) breach('ip_outside_binding', `mysql admin_access_log id=${r.id}`);
   }
+  if (!names.has('cdrs')) return 0;
 
   const cutoff = new Date(now - d.retentionDays * DAY_MS);
-  const old = await countCdrsBefore(d.pool, cutoff);
-  if (old.n > 0) breach('cdr_past_retention', `mysql cdrs ${old.n} rows, e.g. cdr_id=${old.sample}`, old.n);
+  const holds = names.has('legal_holds') ? await loadHoldSet(d.pool, new Date(now)) : holdSet([]);
+  let held = 0;
+  for (const table of names.has('cdrs_held') ? ['cdrs', 'cdrs_held'] : ['cdrs']) {
+    const textCols = ['sip_callid', 'from_user', 'to_user', 'remote_host', 'user_agent', 'termination_reason'];
+    const [bodies] = await d.pool.query<RowDataPacket[]>(
+      `SELECT cdr_id FROM ${table} WHERE ${textCols.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT 1000`, textCols.map(() => SQL_SIP_BODY));
+    for (const r of bodies) breach('sip_body_stored', `mysql ${table} cdr_id=${r.cdr_id}`);
+    const [ips] = await d.pool.query<RowDataPacket[]>(
+      `SELECT cdr_id, from_user, to_user, sip_callid FROM ${table} WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
+    for (const r of ips) if (hasIp(`${r.from_user ?? ''}\n${r.to_user ?? ''}`)) breach('ip_outside_binding', `mysql ${table} cdr_id=${r.cdr_id}`);
 
-  if (!tables.includes('cdr_opt_out_history')) return;
+    const [[old]] = await d.pool.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM ${table} WHERE attempted_at < ? AND NOT ${holds.where}`, [cutoff, ...holds.params]);
+    if (Number(old!.n) > 0) breach('cdr_past_retention', `mysql ${table} ${old!.n} rows, e.g. cdr_id=${old!.sample}`, Number(old!.n));
+    if (holds.holds.length) held += await countRows(d.pool, table as 'cdrs', `attempted_at < ? AND ${holds.where}`, [cutoff, ...holds.params]);
+  }
+  if (names.has('cdr_restrictions')) await auditRestrictions(d, [...names].filter((t) => t === 'cdrs' || t === 'cdrs_held'), breach);
+
+  if (!names.has('cdr_opt_out_history')) return held;
   // Each opt-out covers the legs ending more than OPT_OUT_GRACE_MS after it and before the next
   // opt-in. The windows are worked out here from the (short) history of the accounts that ever opted
   // out, then looked up with bound parameters: no join between cdrs and tables of another collation
   // (cdrs is utf8mb4_unicode_ci, the other tables utf8mb4_general_ci), and the cdrs index serves it.
+  const [history] = await d.pool.query<RowDataPacket[]>(
+    `SELECT account_sid, disable_cdrs, changed_at FROM cdr_opt_out_history
+      WHERE account_sid IN (SELECT account_sid FROM cdr_opt_out_history WHERE disable_cdrs = 1)
+      ORDER BY account_sid, changed_at, id`);
   const windows: { accountSid: string; from: number; to: number | null }[] = [];
   let open: { accountSid: string; from: number } | null = null;
-  for (const h of await optOutHistory(d.pool)) {
-    const at = h.changedAt.getTime();
-    if (open && open.accountSid !== h.accountSid) { windows.push({ ...open, to: null }); open = null; }
-    if (h.disableCdrs) open ??= { accountSid: h.accountSid, from: at };
+  for (const h of history) {
+    const accountSid = String(h.account_sid);
+    const at = (h.changed_at as Date).getTime();
+    if (open && open.accountSid !== accountSid) { windows.push({ ...open, to: null }); open = null; }
+    if (Number(h.disable_cdrs) === 1) open ??= { accountSid, from: at };
     else if (open) { windows.push({ ...open, to: at }); open = null; }
   }
   if (open) windows.push({ ...open, to: null });
@@ -120,9 +155,36 @@ async function auditMysql(d: AuditDeps, now: number, breach: (c: AuditCheck, whe
     const from = w.from + OPT_OUT_GRACE_MS;
     // A window closed before the retention cut-off can only hold rows cdr_past_retention reports.
     if ((w.to !== null && w.to <= from) || (w.to !== null && w.to <= cutoff.getTime()) || found >= 1000) continue;
-    const ids = await cdrIdsEndedBetween(d.pool, w.accountSid, new Date(from), w.to === null ? null : new Date(w.to), 1000 - found);
-    for (const id of ids) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${id}`);
-    found += ids.length;
+    const [rows] = await d.pool.query<RowDataPacket[]>(
+      `SELECT cdr_id FROM cdrs WHERE account_sid = ? AND terminated_at > ?${w.to === null ? '' : ' AND terminated_at < ? AND attempted_at < ?'}
+        ORDER BY cdr_id LIMIT ${1000 - found}`,
+      [w.accountSid, new Date(from), ...(w.to === null ? [] : [new Date(w.to), new Date(w.to)])]);
+    for (const r of rows) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${r.cdr_id}`);
+    found += rows.length;
+  }
+  return held;
+}
+
+/** Each CDR (from_user, to_user) hashed as the restriction list is, for the rows that ended after the oldest restriction. */
+async function auditRestrictions(d: AuditDeps, tables: string[], breach: Breach): Promise<void> {
+  const list = await allRestrictions(d.pool);
+  if (list.length === 0) return;
+  if (d.restrictionHash === null) {
+    breach('cdr_restricted_number', `${list.length} restricted number(s) cannot be checked: PRIVACY_HASH_KEY is not set`);
+    return;
+  }
+  const since = new Map(list.map((r) => [r.numberHash, r.restrictedAt.getTime() + OPT_OUT_GRACE_MS]));
+  const earliest = new Date(Math.min(...since.values()));
+  const hash = d.restrictionHash;
+  for (const table of tables) {
+    // Streamed: this reads every row that ended after the oldest restriction, a few columns each.
+    const rows = d.pool.pool.query(`SELECT cdr_id, from_user, to_user, terminated_at FROM ${table} WHERE terminated_at > ?`, [earliest]).stream();
+    for await (const r of rows as AsyncIterable<{ cdr_id: number; from_user: string | null; to_user: string | null; terminated_at: Date }>) {
+      for (const user of [r.from_user, r.to_user]) {
+        const after = user ? since.get(hash(bareNumber(user))) : undefined;
+        if (after !== undefined && r.terminated_at.getTime() > after) { breach('cdr_restricted_number', `mysql ${table} cdr_id=${r.cdr_id}`); break; }
+      }
+    }
   }
 }
 
@@ -143,5 +205,6 @@ export function summarise(r: AuditReport): string {
     const x = r.checks[c];
     return `${x.breaches === 0 ? 'ok  ' : 'FAIL'} ${c}: ${x.breaches} breach(es)${x.samples.length ? ` — ${x.samples.join('; ')}` : ''}`;
   });
-  return `${r.ok ? 'privacy audit passed' : 'privacy audit FOUND BREACHES'} (${r.at})\n${lines.join('\n')}\n`;
+  const held = r.held ? `\nheld ${r.held} CDR row(s) past retention under a legal hold (not a breach)` : '';
+  return `${r.ok ? 'privacy audit passed' : 'privacy audit FOUND BREACHES'} (${r.at})\n${lines.join('\n')}${held}\n`;
 }

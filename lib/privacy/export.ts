@@ -1,9 +1,10 @@
 // Portability: an account's CDRs streamed as NDJSON or CSV, straight from a MySQL cursor
 // to the HTTP response with back-pressure, so memory stays flat for a million rows.
-import { Transform, type Writable } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'mysql2/promise';
-import { streamCdrsOf } from '../db/cdrs.js';
+import { streamCdrsOf, type CdrFilter } from '../db/cdrs.js';
+import { streamHeldOf } from '../db/cdrs-held.js';
 import type { ExportFormat } from './service.js';
 
 export const EXPORT_COLUMNS = [
@@ -32,22 +33,34 @@ export function csvField(v: string | number | boolean | null): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export async function exportCdrs(pool: Pool, accountSid: string, q: { since: Date; until: Date; format: ExportFormat }, out: Writable): Promise<number> {
+/**
+ * Streams the matching rows of cdrs_held (held past retention, so older than any row of cdrs),
+ * then of cdrs: one sequence in attempted_at order. `progress` hears the count after each row.
+ */
+export async function exportCdrs(pool: Pool, f: CdrFilter, format: ExportFormat, out: Writable,
+  o: { progress?: (rows: number) => void; end?: boolean } = {}): Promise<number> {
+  const progress = o.progress;
   let n = 0;
   const encode = new Transform({
     writableObjectMode: true,
     transform(raw: Row, _enc, cb) {
       const row = Object.fromEntries(EXPORT_COLUMNS.map((c) => [c, c === 'answered' ? raw[c] === 1 || raw[c] === true : plain(raw[c])]));
-      const prefix = q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '';
+      const prefix = format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '';
       n++;
-      cb(null, prefix + (q.format === 'csv'
+      progress?.(n);
+      cb(null, prefix + (format === 'csv'
         ? `${EXPORT_COLUMNS.map((c) => csvField(row[c] as string | number | boolean | null)).join(',')}\r\n`
         : `${JSON.stringify(row)}\n`));
     },
     flush(cb) {
-      cb(null, q.format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
+      cb(null, format === 'csv' && n === 0 ? `${EXPORT_COLUMNS.join(',')}\r\n` : '');
     },
   });
-  await pipeline(streamCdrsOf(pool, EXPORT_COLUMNS, accountSid, q.since, q.until), encode, out);
+  async function* rows() {
+    yield* streamHeldOf(pool, EXPORT_COLUMNS, f);
+    yield* streamCdrsOf(pool, EXPORT_COLUMNS, f);
+  }
+  // end: false leaves `out` open for the caller (a disclosure is recorded before the response ends).
+  await pipeline(Readable.from(rows()), encode, out, { end: o.end ?? true });
   return n;
 }

@@ -65,6 +65,8 @@ export interface Stores {
   redisEnv: Env;
   /** Keys matching `pattern`, from every master. */
   keys(pattern: string): Promise<string[]>;
+  /** Another connection to the test's topology (a subscriber, say); the caller disconnects it. */
+  client(): RedisClient;
   pool: Pool; mysqlUrl: string; close(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function freshStores(name: string): Promise<Stores> {
   return {
     name, database, prefix, redis, pool, mysqlUrl, redisEnv: top.env,
     keys: (pattern) => scanKeys(redis, pattern),
+    client: () => top.client(),
     async close() {
       await pool.end();
       redis.disconnect();

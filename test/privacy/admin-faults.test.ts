@@ -109,7 +109,7 @@ t.test('MySQL away: every admin request answered 503', async (t) => {
 });
 
 t.test('a path that matches no route is answered 404 and logged by its shape only', async (t) => {
-  const paths = ['/v1/locations/alice%40example.com', '/v1/restrictions/+15551230000', `/v1/accounts/${acct}/calls/15550004444`];
+  const paths = ['/v1/locations/alice%40example.com', '/v1/numbers/+15551230000', `/v1/accounts/${acct}/calls/15550004444`];
   for (const p of paths) {
     const r = await fetch(`${d.httpUrl}${p}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     t.equal(r.status, 404, p);

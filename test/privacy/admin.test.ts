@@ -94,7 +94,7 @@ t.test('erasure by number removes that end user\'s calls, as caller or callee, w
   const keep = [await insertCdr(acct, { from: '15550000000' }), await insertCdr(other, { from: '15553334444' })];
   const r = await api(`/v1/accounts/${acct}/cdrs?number=15553334444`, { method: 'DELETE' });
   t.equal(r.status, 200);
-  t.same(await r.json(), { erased: { cdrs: 2, spooled: 0 } });
+  t.same(await r.json(), { erased: { cdrs: 2, spooled: 0, held: 0 } });
   for (const id of mine) t.equal(await count('sip_callid = ?', [id]), 0);
   for (const id of keep) t.equal(await count('sip_callid = ?', [id]), 1, 'other numbers and other accounts untouched');
 });
@@ -104,7 +104,7 @@ t.test('erasure by account removes all its CDRs and nothing else', async (t) => 
   const mine = await count('account_sid = ?', [acct]);
   t.ok(mine > 0);
   const r = await api(`/v1/accounts/${acct}/cdrs`, { method: 'DELETE' });
-  t.same(await r.json(), { erased: { cdrs: mine, spooled: 0 } });
+  t.same(await r.json(), { erased: { cdrs: mine, spooled: 0, held: 0 } });
   t.equal(await count('account_sid = ?', [acct]), 0);
   t.equal(await count('account_sid = ?', [other]), others);
   const [audit] = await stores.pool.query<RowDataPacket[]>('SELECT kind, subject_hash, counts FROM erasure_audit ORDER BY id');

@@ -69,6 +69,7 @@ export function auditWorld(t: Test, name: string): AuditWorld {
       deps = {
         redis: w.stores.redis, pool: w.stores.pool, prefix: w.stores.prefix, hash: createHasher('audit-test'), retentionDays: 30,
         bindings: createBindingStore(w.stores.redis, w.stores.prefix), isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
+        restrictionHash: null,
       };
     }
     return runAudit({ ...deps, now: () => now });

@@ -89,7 +89,7 @@ t.test('only the catch-all partition: expired rows are deleted row by row, to th
   const before = await counters(metricsA);
 
   const r = await retentionA.purge();
-  t.same(r, { ran: true, partitionsDropped: [], rowsDeleted: 2, cutoff: new Date(CUTOFF) }, 'the cut-off follows the injected clock');
+  t.same(r, { ran: true, partitionsDropped: [], rowsDeleted: 2, rowsHeld: 0, heldReleased: 0, cutoff: new Date(CUTOFF) }, 'the cut-off follows the injected clock');
   t.same(await idsInTable(), idsKept(CUTOFF));
   t.same(await idsInTable(), [inserted.get('pmax-at-cutoff')!.id, inserted.get('pmax-recent')!.id], 'a row attempted exactly at the cut-off stays');
   t.same(await partitionNames(), ['pmax'], 'the catch-all is never dropped');
@@ -144,7 +144,7 @@ t.test('a second purge removes nothing; a late straggler in the lowest partition
   const ids = await idsInTable();
   const parts = await partitionNames();
   const before = await counters(metricsA);
-  t.same(await retentionA.purge(), { ran: true, partitionsDropped: [], rowsDeleted: 0, cutoff: new Date(CUTOFF) });
+  t.same(await retentionA.purge(), { ran: true, partitionsDropped: [], rowsDeleted: 0, rowsHeld: 0, heldReleased: 0, cutoff: new Date(CUTOFF) });
   t.same(await idsInTable(), ids);
   t.same(await partitionNames(), parts);
   t.same(await counters(metricsA), { ...before, ok: before.ok + 1 }, 'counted as a run, no rows, no partitions');
@@ -154,7 +154,7 @@ t.test('a second purge removes nothing; a late straggler in the lowest partition
   const [[{ n }]] = await stores.pool.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdrs PARTITION (p20300420) WHERE sip_callid = ?', ['late-straggler']);
   t.equal(Number(n), 1, 'the lowest partition holds anything older');
   const r = await retentionA.purge();
-  t.same(r, { ran: true, partitionsDropped: [], rowsDeleted: 1, cutoff: new Date(CUTOFF) });
+  t.same(r, { ran: true, partitionsDropped: [], rowsDeleted: 1, rowsHeld: 0, heldReleased: 0, cutoff: new Date(CUTOFF) });
   t.same(await idsInTable(), idsKept(CUTOFF));
 });
 
@@ -185,12 +185,12 @@ t.test('two instances while one is mid-purge: the other does nothing and says so
   t.ok(atDrop, 'A is mid-purge: its DROP PARTITION waits for the metadata lock');
 
   const rB = await retentionB.purge();
-  t.same(rB, { ran: false, partitionsDropped: [], rowsDeleted: 0, cutoff: new Date(cutoff) }, 'B did not wait and did nothing');
+  t.same(rB, { ran: false, partitionsDropped: [], rowsDeleted: 0, rowsHeld: 0, heldReleased: 0, cutoff: new Date(cutoff) }, 'B did not wait and did nothing');
   t.same(await counters(metricsB), b0, 'a skipped run moves no counter');
 
   await blocker.query('COMMIT');
   const rA = await runA;
-  t.same(rA, { ran: true, partitionsDropped: ['p20300420', 'p20300421'], rowsDeleted: 2, cutoff: new Date(cutoff) });
+  t.same(rA, { ran: true, partitionsDropped: ['p20300420', 'p20300421'], rowsDeleted: 2, rowsHeld: 0, heldReleased: 0, cutoff: new Date(cutoff) });
   t.same(await idsInTable(), idsKept(cutoff));
   t.same(await counters(metricsA), { ok: a0.ok + 1, failed: a0.failed, rows: a0.rows + 2, partitions: a0.partitions + 2 });
 });

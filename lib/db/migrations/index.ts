@@ -2,6 +2,9 @@ import { registrar } from './0001-registrar.js';
 import { cdrs } from './0002-cdrs.js';
 import { privacy } from './0003-privacy.js';
 import { registrationHook } from './0004-registration-hook.js';
+import { legalHolds } from './0005-legal-holds.js';
+import { restrictions } from './0006-restrictions.js';
+import { accessLog } from './0007-access-log.js';
 
 export interface Migration {
   readonly version: number;
@@ -14,4 +17,4 @@ export interface Migration {
   readonly up: readonly (string | { readonly sql: string; readonly unless: string })[];
 }
 
-export const migrations: readonly Migration[] = [registrar, cdrs, privacy, registrationHook];
+export const migrations: readonly Migration[] = [registrar, cdrs, privacy, registrationHook, legalHolds, restrictions, accessLog];

@@ -75,6 +75,10 @@ function connectTo(config: Config['redis'], options: RedisOptions): RedisClient 
       // A failover moves slots: MOVED / CLUSTERDOWN are retried this often, at most maxRedirections times.
       retryDelayOnFailover: 200, retryDelayOnClusterDown: 200, maxRedirections: 8,
       slotsRefreshTimeout: Math.min(2000, config.commandTimeoutMs * 2),
+      // ioredis re-reads the slot table on MOVED and when a node goes, not later: a read made before the
+      // replica's election still names the dead master, and no MOVED ever comes from it. Re-reading every
+      // 2 s bounds how long the daemon answers 503 after the cluster has recovered (seen under load).
+      slotsRefreshInterval: 2000,
     });
   }
   return new Redis({

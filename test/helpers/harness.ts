@@ -50,7 +50,7 @@ async function startTopology(): Promise<Topology> {
     const cluster: TestCluster = await startCluster();
     return {
       env: { REDIS_CLUSTER_NODES: cluster.seedList },
-      client: () => new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))),
+      client: () => new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { slotsRefreshInterval: 2000 }),
       stop: () => cluster.stop(),
     };
   }

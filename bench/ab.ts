@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { createSpool } from '../lib/calls/spool.js';
 import { createPool } from '../lib/db/pool.js';
 import { CDR_VERBS } from '../test/calls/helpers.js';
 import { DrachtioPeer } from '../test/peer/drachtio-peer.js';
@@ -59,7 +60,7 @@ async function once(dist: string, label: string, redis: Redis): Promise<string> 
     }
     await provisionClients(pool, 0);
     const calls = callMaker(`ab-${Date.now().toString(36)}`);
-    const r = await cdrOpenLoop({ rate, durationMs: ms, pool, send: () => calls.send(peer), app: daemon, spoolLength: () => redis.llen(`${prefix}cdr:spool`) });
+    const r = await cdrOpenLoop({ rate, durationMs: ms, pool, send: () => calls.send(peer), app: daemon, spoolLength: () => createSpool(redis, prefix, 1).depth() });
     return `${label}: ${r.callsPerS} calls/s, daemon ${round((r.cpuPct.app! * 10_000) / rate, 0)} µs/call, redis ${round((r.cpuPct.redis! * 10_000) / rate, 0)} µs/call, mariadb ${round((r.cpuPct.mariadb! * 10_000) / rate, 0)} µs/call, all landed ${r.allLanded} (drain ${r.drainSeconds} s), spool max ${r.spool?.max}, others ${r.cpuPct.others}%`;
   } finally {
     await daemon.stop();

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
+import { createSpool } from '../lib/calls/spool.js';
 import { createPool, type Pool } from '../lib/db/pool.js';
 import { CDR_COLUMNS, toSqlValues, type SpoolRow } from '../lib/calls/row.js';
 import { CDR_VERBS } from '../test/calls/helpers.js';
@@ -65,8 +66,9 @@ export async function benchCdr(redis: Redis, o: CdrOptions): Promise<SectionResu
     const daemonMax = await cdrClosedLoop({ window, warmupMs: 2000, durationMs: o.durationMs, pool, send, app: daemon });
     log(`cdr: daemon closed W=${window}: ${fmt(daemonMax)}`);
     const half = Math.max(1, Math.round(daemonMax.callsPerS / 2));
-    const spoolKey = `${PREFIX}cdr:spool`;
-    const daemonHalf = await cdrOpenLoop({ rate: half, durationMs: o.durationMs, pool, send, app: daemon, spoolLength: () => redis.llen(spoolKey) });
+    const spooled = createSpool(redis, PREFIX, 1);
+    const spoolKey = spooled.shards[0]!.key;
+    const daemonHalf = await cdrOpenLoop({ rate: half, durationMs: o.durationMs, pool, send, app: daemon, spoolLength: () => spooled.depth() });
     log(`cdr: daemon open ${half}/s: ${fmt(daemonHalf)}`);
 
     // The writer alone: rows pushed straight into the spool, drained by the daemon's batch writer.

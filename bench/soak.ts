@@ -4,6 +4,7 @@
 // against its first third. Also: Redis memory and the keys left under the prefix, by kind.
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
+import { createSpool } from '../lib/calls/spool.js';
 import { createPool } from '../lib/db/pool.js';
 import { CDR_VERBS } from '../test/calls/helpers.js';
 import { DrachtioPeer } from '../test/peer/drachtio-peer.js';
@@ -70,7 +71,7 @@ export async function benchSoak(redis: Redis, o: SoakOptions): Promise<SectionRe
           return reRegister(d).finally(() => pp.give(d));
         },
       }),
-      cdrOpenLoop({ rate: o.callRate, durationMs: o.seconds * 1000, pool, send: () => calls.send(peer), app: daemon, spoolLength: () => redis.llen(`${PREFIX}cdr:spool`) }),
+      cdrOpenLoop({ rate: o.callRate, durationMs: o.seconds * 1000, pool, send: () => calls.send(peer), app: daemon, spoolLength: () => createSpool(redis, PREFIX, 1).depth() }),
     ]);
     sampling = false;
     await Promise.all(samplers);

@@ -29,6 +29,9 @@ export interface Config {
     readonly password: string | null;
     readonly keyPrefix: string;
     readonly commandTimeoutMs: number;
+    /** REDIS_MIN_REPLICAS_ACK; null: 1 when the server has replicas, else 0 (decided at start). */
+    readonly minReplicasAck: number | null;
+    readonly waitTimeoutMs: number;
   };
   readonly mysql: { readonly url: string; readonly database: string };
   readonly http: {
@@ -92,7 +95,8 @@ export interface Config {
 export type HostPort = { readonly host: string; readonly port: number };
 export type RedisTopology =
   | { readonly kind: 'single' }
-  | { readonly kind: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly masterName: string; readonly sentinelPassword: string | null };
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly masterName: string; readonly sentinelPassword: string | null }
+  | { readonly kind: 'cluster'; readonly nodes: readonly HostPort[] };
 
 export type Env = Record<string, string | undefined>;
 
@@ -154,6 +158,8 @@ export function loadConfig(env: Env = process.env): Config {
       password: r.str('REDIS_PASSWORD', '') || (redisUrl ? decodeURIComponent(new URL(redisUrl).password) : '') || null,
       keyPrefix: r.match('REDIS_KEY_PREFIX', 'sidecar:', /^[A-Za-z0-9_:.-]{1,64}$/, 'letters, digits and _ : . - (at most 64)'),
       commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50, max: 60_000 }),
+      minReplicasAck: r.isSet('REDIS_MIN_REPLICAS_ACK') ? r.int('REDIS_MIN_REPLICAS_ACK', 0, { min: 0, max: 16 }) : null,
+      waitTimeoutMs: r.int('REDIS_WAIT_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
     },
     mysql: { url: mysqlUrl, database },
     http: {
@@ -208,12 +214,20 @@ export function loadConfig(env: Env = process.env): Config {
   return deepFreeze(config);
 }
 
-/** REDIS_SENTINELS (with REDIS_SENTINEL_MASTER_NAME / REDIS_SENTINEL_PASSWORD); unset: the one server of REDIS_URL. */
+/**
+ * REDIS_SENTINELS (with REDIS_SENTINEL_MASTER_NAME / REDIS_SENTINEL_PASSWORD), or REDIS_CLUSTER_NODES (seed
+ * nodes); neither: the one server of REDIS_URL.
+ */
 function redisTopology(r: ReturnType<typeof createReader>): RedisTopology {
   const sentinels = r.hostPorts('REDIS_SENTINELS');
   const masterName = r.match('REDIS_SENTINEL_MASTER_NAME', 'mymaster', /^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits and _ . - (at most 64)');
   const sentinelPassword = r.str('REDIS_SENTINEL_PASSWORD', '') || null;
+  const nodes = r.hostPorts('REDIS_CLUSTER_NODES');
+  if (r.isSet('REDIS_CLUSTER_NODES') && r.isSet('REDIS_SENTINELS')) {
+    r.problem('REDIS_CLUSTER_NODES', 'cannot be combined with REDIS_SENTINELS (a Redis Cluster has no sentinels); set one or the other');
+  }
   if (sentinels) return { kind: 'sentinel', sentinels, masterName, sentinelPassword };
+  if (nodes) return { kind: 'cluster', nodes };
   return { kind: 'single' };
 }
 

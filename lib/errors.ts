@@ -73,7 +73,10 @@ export class ShutdownTimeoutError extends SidecarError {
 }
 
 // ioredis: a command that timed out, a connection closed or not writable, retries given up.
-const REDIS_DOWN = /^(Command timed out|Connection is closed\.|Stream isn't writeable|Reached the max retries per request limit)/;
+// A Redis Cluster adds its own: a slot without a master (CLUSTERDOWN, TRYAGAIN during a failover), a slot moved
+// under a pipeline (MOVED/ASK, which ioredis redirects for lone commands only: retried once it knows), the client
+// between slot tables, a replica still loading the data it is about to serve.
+const REDIS_DOWN = /^(Command timed out|Connection is closed\.|Stream isn't writeable|Reached the max retries per request limit|CLUSTERDOWN|TRYAGAIN|LOADING|MOVED |ASK |Cluster isn't ready|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available)/;
 // mysql2 and node: the server or the path to it is gone, slow or full — not the statement's fault.
 const MYSQL_DOWN_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',

@@ -1,7 +1,7 @@
 // Which dependencies are connected right now: feeds /readyz and the dependency_up gauge. With several
 // drachtio-servers, `drachtio` is up while at least one is connected (the daemon serves through it); each
 // has its own drachtio_up gauge, named by its index in DRACHTIO_SERVERS.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from './log.js';
 import type { Dependency, Metrics } from './metrics.js';
@@ -37,7 +37,7 @@ export function createHealth(metrics: Metrics, drachtioServers = 1): Health {
 }
 
 /** Redis is up while `redis` (the REGISTER flow's connection) is. */
-export function watchRedis(redis: Redis, health: Health): void {
+export function watchRedis(redis: RedisClient, health: Health): void {
   health.set('redis', redis.status === 'ready');
   redis.on('ready', () => health.set('redis', true));
   redis.on('close', () => health.set('redis', false));

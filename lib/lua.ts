@@ -3,7 +3,7 @@
 // where they are defined, through ioredis's command declarations (declare module 'ioredis').
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 
 export interface LuaScript { readonly name: string; readonly numberOfKeys: number; readonly lua: string }
 
@@ -17,6 +17,6 @@ export function luaScripts(dir: string, table: Record<string, [string, number]>)
 }
 
 /** Makes each script a command of `redis` (EVALSHA, and EVAL once when the server lacks it). */
-export function defineScripts(redis: Pick<Redis, 'defineCommand'>, scripts: readonly LuaScript[]): void {
+export function defineScripts(redis: Pick<RedisClient, 'defineCommand'>, scripts: readonly LuaScript[]): void {
   for (const s of scripts) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }

@@ -151,6 +151,11 @@ export function createMetrics(version: string) {
       name: `${p}redis_aof_enabled`, help: 'Whether the Redis server holding the CDR spool has AOF persistence on (1) or not (0), read at start',
       registers: [registry],
     }),
+    cdrReplicaAckMissing: new client.Counter({
+      name: `${p}cdr_replica_ack_missing_total`,
+      help: 'Finished CDR legs spooled without REDIS_MIN_REPLICAS_ACK replicas confirming them within REDIS_WAIT_TIMEOUT_MS (a failover now could lose them)',
+      registers: [registry],
+    }),
     redisReplicas: new client.Gauge({
       name: `${p}redis_replicas`, help: 'Replicas connected to the Redis master holding the CDR spool, read at start',
       registers: [registry],

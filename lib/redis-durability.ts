@@ -1,7 +1,7 @@
 // What the Redis server the daemon got offers to keep owed data (the CDR spool, call state) through a crash or
 // a failover: AOF and its fsync policy, RDB snapshots, replicas. Reported once at start and as gauges, so an
 // operator sees a spool on a server that would lose it.
-import type { Redis } from 'ioredis';
+import { mastersOf, type RedisClient } from './redis.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -16,7 +16,16 @@ export interface Durability {
 
 const field = (info: string, name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 
-export async function readDurability(redis: Redis): Promise<Durability> {
+/** On a cluster, the weakest master's: owed data is as safe as on the least protected master. */
+export async function readDurability(redis: RedisClient): Promise<Durability> {
+  const each = await Promise.all(mastersOf(redis).map(readOne));
+  return each.reduce((a, b) => ({
+    aof: a.aof && b.aof, fsync: a.fsync === b.fsync ? a.fsync : a.fsync ?? b.fsync,
+    rdb: a.rdb === null || b.rdb === null ? null : a.rdb && b.rdb, replicas: Math.min(a.replicas, b.replicas),
+  }));
+}
+
+async function readOne(redis: RedisClient): Promise<Durability> {
   const persistence = await redis.info('persistence');
   const replication = await redis.info('replication');
   // CONFIG may be disabled or renamed: the value is then unknown, and the log line says so.
@@ -31,7 +40,7 @@ export async function readDurability(redis: Redis): Promise<Durability> {
 }
 
 /** Logs what the server offers (a warning when neither AOF nor a replica protects the spool) and sets the gauges. */
-export async function reportDurability(redis: Redis, metrics: Metrics, log: Logger): Promise<Durability> {
+export async function reportDurability(redis: RedisClient, metrics: Metrics, log: Logger): Promise<Durability> {
   const d = await readDurability(redis);
   metrics.redisAof.set(d.aof ? 1 : 0);
   metrics.redisReplicas.set(d.replicas);

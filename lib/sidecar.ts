@@ -14,6 +14,7 @@ import { createAccessLog } from './http/access-log.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createLocationRoute } from './http/location.js';
 import { createHttpServer, type Route } from './http/server.js';
+import { migrateKeyLayout } from './key-migration.js';
 import { isLoopback } from './http/tls.js';
 import { createLocationService } from './location/service.js';
 import { createHasher, type Logger } from './log.js';
@@ -102,18 +103,20 @@ export function createSidecar(d: SidecarDeps): Sidecar {
   const restrictionList = createRestrictionList({ pool, hashKey: config.privacy.hashKey, log });
   const recorder = createCallRecorder({
     config: config.cdr, prefix, redis: redis.cdr, gaugeRedis: redis.main, pool, metrics, log, hash, now, restrictions: restrictionList,
+    waitTimeoutMs: config.redis.waitTimeoutMs,
   });
 
   // Privacy rights and the audit: the privacy connection, stores of their own.
   const calls = createCallState(redis.privacy, prefix, config.cdr.callStateTtlSeconds);
   const spool = createSpool(redis.privacy, prefix, config.cdr.spoolMax);
+  const lifecycleBindings = createBindingStore(redis.privacy, prefix);
   const lifecycle = createLifecycle({
     config: config.privacy, prefix, redis: redis.privacy, subscriber: redis.subscriber, pool, metrics, log, hash, now, restrictionList,
     stores: {
-      bindings: createBindingStore(redis.privacy, prefix),
+      bindings: lifecycleBindings,
       calls, spool,
       accounts: createAccountResolver(pool, { cacheMs: 0, now }),
-      isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+      isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
     },
     onAccountChange: (sid) => {
       recorder.forgetAccount(sid);
@@ -190,9 +193,21 @@ export function createSidecar(d: SidecarDeps): Sidecar {
         log.warn({ host: config.http.host }, 'the admin API is reachable beyond this machine over plain HTTP: its bearer tokens and the data it returns travel unencrypted; set HTTPS_CERT_FILE and HTTPS_KEY_FILE');
       }
       redis.connect();
-      await waitForRedis(redis.main, stopper);
+      for (const c of [redis.main, redis.cdr, redis.privacy, redis.subscriber]) await waitForRedis(c, stopper);
       if (stopper.stopped) return;
-      await reportDurability(redis.main, metrics, log).catch((err: Error) => log.warn({ err: err.message }, 'could not read Redis persistence settings'));
+      const durability = await reportDurability(redis.main, metrics, log).catch((err: Error) => {
+        log.warn({ err: err.message }, 'could not read Redis persistence settings');
+        return null;
+      });
+      // REDIS_MIN_REPLICAS_ACK, else 1 where the master has replicas (unknown: none asked).
+      const acks = config.redis.minReplicasAck ?? ((durability?.replicas ?? 0) > 0 ? 1 : 0);
+      recorder.setReplicaAcks(acks);
+      log.info({ replicas: acks, timeoutMs: config.redis.waitTimeoutMs }, 'replica acknowledgements asked for each finished CDR leg');
+      if (config.redis.topology.kind !== 'cluster') {
+        await migrateKeyLayout(redis.privacy, prefix, log, [
+          ['bindings', () => lifecycleBindings.migrateLegacy()], ['calls', () => calls.migrateLegacy()], ['spool', () => spool.migrateLegacy()],
+        ]).catch((err: Error) => log.error({ err: err.message }, 'could not move keys of the previous Redis layout; they stay where they are until the next start'));
+      }
       await prepareMysql(config.mysql, pool, log, stopper);
       if (stopper.stopped) return;
       stopMysqlWatch = watchMysql(pool, health, log);

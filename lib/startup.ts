@@ -1,6 +1,6 @@
 // Start-up waits for its stores instead of crashing: an unreachable one is named once
 // (variable and address), then retried with capped backoff until it answers.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Config } from '../config/index.js';
 import { ensureDatabase, describeMysql, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
@@ -29,7 +29,7 @@ export function createStopper(): Stopper & { stop(): void } {
 }
 
 /** Waits until `redis` (connecting, and retrying, on its own: lib/redis.ts) is ready. */
-export async function waitForRedis(redis: Redis, stopper: Stopper): Promise<void> {
+export async function waitForRedis(redis: Pick<RedisClient, 'status'>, stopper: Stopper): Promise<void> {
   while (redis.status !== 'ready' && !stopper.stopped) await stopper.sleep(50);
 }
 

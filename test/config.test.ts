@@ -62,6 +62,21 @@ t.test('Redis: one server by default; REDIS_SENTINELS chooses Sentinel; REDIS_PA
   t.same(err.problems.map((p) => p.split(' ')[0]).sort(), ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER_NAME'], 'both reported at once');
 });
 
+t.test('Redis Cluster: REDIS_CLUSTER_NODES seeds; not with REDIS_SENTINELS; replica acks', async (t) => {
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000,r2:7001' }).redis.topology, {
+    kind: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }],
+  });
+  t.equal(loadConfig({}).redis.minReplicasAck, null, 'unset: decided at start from the replicas the server has');
+  t.equal(loadConfig({ REDIS_MIN_REPLICAS_ACK: '2' }).redis.minReplicasAck, 2);
+  t.equal(loadConfig({}).redis.waitTimeoutMs, 500);
+  const err = t.throws(() => loadConfig({
+    REDIS_CLUSTER_NODES: 'r1', REDIS_SENTINELS: 's1:26379', REDIS_MIN_REPLICAS_ACK: '-1', REDIS_WAIT_TIMEOUT_MS: 'x',
+  })) as unknown as ConfigError;
+  t.same(err.problems.map((p) => p.split(' ')[0]).sort(),
+    ['REDIS_CLUSTER_NODES', 'REDIS_CLUSTER_NODES', 'REDIS_MIN_REPLICAS_ACK', 'REDIS_WAIT_TIMEOUT_MS'], 'every invalid one reported at once');
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000', REDIS_SENTINELS: 's1:26379' }), /cannot be combined with REDIS_SENTINELS/);
+});
+
 t.test('a password in a URL is never echoed', async (t) => {
   const err = t.throws(() => loadConfig({ MYSQL_URL: 'ftp://user:hunter2@host/db' })) as Error;
   t.notMatch(err.message, /hunter2/);

@@ -1,5 +1,6 @@
 // Every Lua script, called directly against the real Redis, branch by branch: what each returns is a
-// named variant, and each refusal changes nothing.
+// named variant, and each refusal changes nothing. Each test's keys share one hash tag, as the stores'
+// keys do, so the file runs on a Redis Cluster too (TEST_REDIS_TOPOLOGY=cluster).
 import t from 'tap';
 import { createCallState, legId } from '../lib/calls/correlate.js';
 import { createSpool } from '../lib/calls/spool.js';
@@ -14,12 +15,12 @@ t.teardown(() => s.close());
 t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, removal, the behind-NAT index', async (t) => {
   const r = s.redis;
   createBindingStore(r, s.prefix);
-  const p = `${s.prefix}sb:`;
+  const p = `${s.prefix}{sb}:`;
   const [aor, all, nc, block, bp, nat] = [`${p}aor`, `${p}all`, `${p}nc`, `${p}block`, `${p}bind:`, `${p}nat`];
   const now = Date.now();
   // A change: cid, TTL ms, JSON, and '1' for a device behind a NAT.
   const store = (o: { nc?: number; removeAll?: boolean; cseq?: number; blockKey?: string; changes: ([string, number, string] | [string, number, string, '1'])[] }) =>
-    r.sidecarStoreBindings(aor, all, nc, o.blockKey ?? '', nat, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
+    r.sidecarStoreBindings(aor, all, nc, o.blockKey ?? aor, nat, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
       ...o.changes.flatMap(([cid, ttl, json, behind]) => [cid, ttl, json, behind ?? '0']));
   const b = (cid: string, cseq = 1) => JSON.stringify({ contact: cid, callId: 'call-1', cseq });
   await r.set(block, '1');
@@ -50,7 +51,7 @@ t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, r
 t.test('locate.lua: the live bindings of one AOR, as stored; none past their index entry', async (t) => {
   const r = s.redis;
   createBindingStore(r, s.prefix);
-  const p = `${s.prefix}lo:`;
+  const p = `${s.prefix}{lo}:`;
   const now = Date.now();
   t.same(await r.sidecarLocate(`${p}aor`, now, `${p}bind:`), [], 'no AOR: nothing');
   await r.zadd(`${p}aor`, now + 5000, 'a', now + 9000, 'b', now - 1, 'old', now + 7000, 'gone');
@@ -64,7 +65,7 @@ t.test('locate.lua: the live bindings of one AOR, as stored; none past their ind
 
 t.test('auth-fail.lua: counted, block_started at the limit, blocked', async (t) => {
   const g = createAuthGuard(s.redis, { prefix: s.prefix, secret: 'k', limit: 2, windowSeconds: 60, blockSeconds: 60 });
-  const f = `${s.prefix}f`; const b = `${s.prefix}b`;
+  const f = `${s.prefix}{af}f`; const b = `${s.prefix}{af}b`;
   t.equal(await s.redis.sidecarAuthFail(f, b, 60, 2, 60), 'counted');
   t.equal(await s.redis.sidecarAuthFail(f, b, 60, 2, 60), 'block_started');
   t.equal(await s.redis.sidecarAuthFail(f, b, 60, 2, 60), 'blocked', 'not counted while blocked');
@@ -76,7 +77,7 @@ t.test('auth-fail.lua: counted, block_started at the limit, blocked', async (t) 
 t.test('merge, read, finish, discard, count-in-flight, claim, prune', async (t) => {
   const r = s.redis;
   createCallState(r, s.prefix, 60);
-  const [leg, done, idx, spool] = [`${s.prefix}L`, `${s.prefix}D`, `${s.prefix}I`, `${s.prefix}S`];
+  const [leg, done, idx, spool] = [`${s.prefix}{c}L`, `${s.prefix}{c}D`, `${s.prefix}{c}I`, `${s.prefix}{c}S`];
   // due 5000 / ttl 60 s while unanswered, due 9000 / ttl 120 s once answered
   const merge = (flag: string, ...pairs: [number, number, number, ...string[]]) =>
     r.sidecarCdrMerge(leg, done, idx, 'm', 5000, 60, 9000, 120, flag, ...pairs);
@@ -97,7 +98,7 @@ t.test('merge, read, finish, discard, count-in-flight, claim, prune', async (t) 
   t.equal(await r.sidecarCdrPrune(leg, idx, 'm'), 'live', 'a live leg is never pruned');
   t.equal(await r.sidecarCdrCountInFlight(idx, 50_000), 0, 'index entries older than the oldest alive dropped');
   await r.zadd(idx, 1, 'gone');
-  t.equal(await r.sidecarCdrPrune(`${s.prefix}nothing`, idx, 'gone'), 'pruned', 'an entry without state goes');
+  t.equal(await r.sidecarCdrPrune(`${s.prefix}{c}nothing`, idx, 'gone'), 'pruned', 'an entry without state goes');
   t.equal(await r.zscore(idx, 'gone'), null);
   await r.del(leg);
   await merge('a:network', 1, 0, 0, 'dir', 'inbound');
@@ -123,8 +124,8 @@ t.test('merge, read, finish, discard, count-in-flight, claim, prune', async (t) 
 
 t.test('spool-lock, spool-release, spool-trim, spool-mark', async (t) => {
   const r = s.redis;
-  const sp = createSpool(r, s.prefix, 100);
-  const lock = `${s.prefix}cdr:writer`;
+  const sp = { key: createSpool(r, s.prefix, 100).keyOf('{c0}') };
+  const lock = `${s.prefix}cdr:writer:{c0}`;
   t.equal(await r.sidecarCdrLock(lock, 'a', 5000), 'locked');
   t.equal(await r.sidecarCdrLock(lock, 'a', 5000), 'renewed');
   t.equal(await r.sidecarCdrLock(lock, 'b', 5000), 'taken');

@@ -1,17 +1,21 @@
 // The only module that knows where call legs in flight live in Redis.
 //
-//   {p}cdr:leg:{cid}   HASH    one leg in flight (fields below); EXPIRE = its due time + STATE_GRACE_SECONDS
-//   {p}cdr:done:{cid}  STRING  "1": tombstone of a leg whose row was spooled; EX 600. Late or repeated events
-//                              for it count as duplicates instead of opening a new leg. Never written for a leg
-//                              that produced no row (opted out, unknown account), so such a call leaves no key.
-//   {p}cdr:legs        ZSET    cid -> when the leg is due (ms): CDR_ORPHAN_TIMEOUT_SECONDS after its last event while
-//                              unanswered, CDR_CALL_STATE_TTL_SECONDS once answered. The orphan sweep (orphans.ts)
-//                              finalises legs past due; a claim moves a leg's score CLAIM_MS ahead so that one
-//                              instance at a time works on it. Also counts legs in flight cheaply.
-//   {p}cdr:spool       LIST    finished rows waiting for MySQL (owned by spool.ts; the finish script appends to it)
-//   {p}cdr:writer      STRING  which instance writes the spool (owned by spool.ts)
+//   {p}cdr:leg:{cN}:{cid}   HASH    one leg in flight (fields below); EXPIRE = its due time + STATE_GRACE_SECONDS
+//   {p}cdr:done:{cN}:{cid}  STRING  "1": tombstone of a leg whose row was spooled; EX 600. Late or repeated events
+//                                   for it count as duplicates instead of opening a new leg. Never written for a leg
+//                                   that produced no row (opted out, unknown account), so such a call leaves no key.
+//   {p}cdr:legs:{cN}        ZSET    cid -> when the leg is due (ms): CDR_ORPHAN_TIMEOUT_SECONDS after its last event
+//                                   while unanswered, CDR_CALL_STATE_TTL_SECONDS once answered, for shard N's legs.
+//                                   The orphan sweep (orphans.ts) finalises legs past due; a claim moves a leg's score
+//                                   CLAIM_MS ahead so that one instance at a time works on it. Also counts legs in
+//                                   flight cheaply.
+//   {p}cdr:spool:{cN}       LIST    shard N's finished rows waiting for MySQL (owned by spool.ts; the finish script
+//                                   appends to it)
 //
-// cid is a hash of the Call-ID, so no key name holds the Call-ID (which often embeds an IP address).
+// {cN} is the hash tag of the leg's shard (CALL_SHARDS, lib/shards.ts): every key of a leg's scripts shares
+// it, so on a Redis Cluster each script runs in one slot and the finish deletes the leg and spools its row
+// atomically. cid is a hash of the Call-ID, so no key name holds the Call-ID (which often embeds an IP
+// address). Keys of the layout before shards ({p}cdr:leg:{cid}, {p}cdr:legs, …) are moved by migrateLegacy.
 // Leg fields: v (version, +1 per change), cid (Call-ID), dir (inbound|outbound), att / ans (attempt /
 // answer instant, ms, earliest wins), role (uac|uas|proxy), st (status of the 200), the allow-listed
 // INVITE facts ru rh fu fh tu rem ua, xa (X-Account-Sid, from our application only), due (as in the
@@ -24,8 +28,12 @@ import { createHash } from 'node:crypto';
 import type { Result } from 'ioredis';
 import { memoize } from '../cache.js';
 import { defineScripts, luaScripts } from '../lua.js';
-import type { PipelinedRedis } from '../redis.js';
+import { mastersOf, scanKeys, type PipelinedRedis } from '../redis.js';
+import { createShards } from '../shards.js';
 import type { AttemptFacts, CdrEvent, Role } from './event.js';
+
+/** Fixed: a leg's keys and its spool are named by its shard; changing it is a key migration. */
+export const CALL_SHARDS = createShards('c', 16);
 
 export const DONE_TTL_SECONDS = 600;
 /**
@@ -92,7 +100,9 @@ export interface CallState {
   /** The same by the leg's id (what the index holds). */
   readLeg(id: string): Promise<{ done: boolean; state: LegState | null }>;
   /** Ends the leg if it is still at `version`: deletes it and, with a row, tombstones it and appends the row to the spool. */
-  finish(callId: string, version: string, row: string | null, spool: { key: string; max: number }): Promise<FinishResult>;
+  finish(callId: string, version: string, row: string | null, spool: { keyOf(tag: string): string; maxPerShard: number }): Promise<FinishResult>;
+  /** The key a leg's writes land on (its shard's tag: a replica ack is asked of that key's master). */
+  keyOfLeg(callId: string): string;
   /** Legs in flight now (drops index entries whose state expired). */
   countInFlight(now: number): Promise<number>;
   /** Ids of up to `limit` legs past due, claimed for `claimMs` (the orphan sweep). */
@@ -105,20 +115,31 @@ export interface CallState {
   discard(callId: string): Promise<boolean>;
   /** Whether a key holds a leg in flight (it may carry the far end's address, as its CDR will). */
   isLegKey(key: string): boolean;
+  /** Moves legs and tombstones of the layout before shards into their shards (one server only). */
+  migrateLegacy(): Promise<number>;
 }
 
 // A leg's id is needed by each of its events (attempt, start, the stop's read and finish): a SHA-256
 // each time was 4 % of an event's cost. The most recent ones are kept.
 export const legId = memoize((callId) => createHash('sha256').update(callId).digest('base64url').slice(0, 22), 20_000);
 
+/** Where a leg's state and tombstone are (for the stores' own tests: no other module builds these). */
+export function legKeys(prefix: string, callId: string): { leg: string; done: string } {
+  const id = legId(callId);
+  const tag = CALL_SHARDS.tagOf(id);
+  return { leg: `${prefix}cdr:leg:${tag}:${id}`, done: `${prefix}cdr:done:${tag}:${id}` };
+}
+
 /**
  * `ttlSeconds` (CDR_CALL_STATE_TTL_SECONDS): an answered leg is due this long after its last event;
  * `orphanSeconds` (CDR_ORPHAN_TIMEOUT_SECONDS): an unanswered one this long after.
  */
 export function createCallState(redis: PipelinedRedis, prefix: string, ttlSeconds: number, orphanSeconds = ttlSeconds): CallState {
-  const legKey = (id: string) => `${prefix}cdr:leg:${id}`;
-  const doneKey = (id: string) => `${prefix}cdr:done:${id}`;
-  const indexKey = `${prefix}cdr:legs`;
+  const tagOf = (id: string) => CALL_SHARDS.tagOf(id);
+  const legKey = (id: string) => `${prefix}cdr:leg:${tagOf(id)}:${id}`;
+  const doneKey = (id: string) => `${prefix}cdr:done:${tagOf(id)}:${id}`;
+  const indexOf = (id: string) => `${prefix}cdr:legs:${tagOf(id)}`;
+  const indexKeys = CALL_SHARDS.tags.map((t) => `${prefix}cdr:legs:${t}`);
   const graceMs = STATE_GRACE_SECONDS * 1000;
   defineScripts(redis, SCRIPTS);
   const readLeg = async (id: string): Promise<{ done: boolean; state: LegState | null }> => {
@@ -158,7 +179,7 @@ export function createCallState(redis: PipelinedRedis, prefix: string, ttlSecond
       }
       const id = legId(ev.callId);
       const args: (string | number)[] = [
-        legKey(id), doneKey(id), indexKey, id,
+        legKey(id), doneKey(id), indexOf(id), id,
         now + orphanSeconds * 1000, orphanSeconds + STATE_GRACE_SECONDS, now + ttlSeconds * 1000, ttlSeconds + STATE_GRACE_SECONDS,
         flag, set.length, setnx.length, min.length,
       ];
@@ -171,34 +192,76 @@ export function createCallState(redis: PipelinedRedis, prefix: string, ttlSecond
 
     async finish(callId, version, row, spool) {
       const id = legId(callId);
-      return redis.sidecarCdrFinish(legKey(id), doneKey(id), indexKey, spool.key, id, version, row ?? '', DONE_TTL_SECONDS, spool.max);
+      return redis.sidecarCdrFinish(legKey(id), doneKey(id), indexOf(id), spool.keyOf(tagOf(id)), id, version, row ?? '', DONE_TTL_SECONDS, spool.maxPerShard);
     },
+
+    keyOfLeg: (callId) => legKey(legId(callId)),
 
     async countInFlight(now) {
-      return Number(await redis.sidecarCdrCountInFlight(indexKey, now - graceMs));
+      const counts = await Promise.all(indexKeys.map((k) => redis.sidecarCdrCountInFlight(k, now - graceMs)));
+      return counts.reduce((a, n) => a + Number(n), 0);
     },
 
-    claimDue: async (now, claimMs, limit) => redis.sidecarCdrClaim(indexKey, now, now + claimMs, limit),
+    // Each shard in turn, until `limit` legs are claimed.
+    async claimDue(now, claimMs, limit) {
+      const ids: string[] = [];
+      for (const k of indexKeys) {
+        if (ids.length >= limit) break;
+        ids.push(...(await redis.sidecarCdrClaim(k, now, now + claimMs, limit - ids.length)));
+      }
+      return ids;
+    },
 
     async prune(id) {
-      await redis.sidecarCdrPrune(legKey(id), indexKey, id);
+      await redis.sidecarCdrPrune(legKey(id), indexOf(id), id);
     },
 
     async listInFlight(now, limit = 10_000) {
-      const ids = await redis.zrangebyscore(indexKey, now - graceMs, '+inf', 'LIMIT', 0, limit);
-      if (ids.length === 0) return [];
-      const p = redis.pipeline();
-      for (const id of ids) p.hgetall(legKey(id));
-      const res = (await p.exec()) ?? [];
-      return res.map(([, h]) => h as Record<string, string>).filter((h) => h && h.v).map(toState);
+      const legs: LegState[] = [];
+      for (const index of indexKeys) {
+        if (legs.length >= limit) break;
+        const ids = await redis.zrangebyscore(index, now - graceMs, '+inf', 'LIMIT', 0, limit - legs.length);
+        if (ids.length === 0) continue;
+        // One shard's legs share its slot: one pipeline each, on a cluster too.
+        const p = redis.pipeline();
+        for (const id of ids) p.hgetall(legKey(id));
+        const res = (await p.exec()) ?? [];
+        legs.push(...res.map(([, h]) => h as Record<string, string>).filter((h) => h && h.v).map(toState));
+      }
+      return legs;
     },
 
     async discard(callId) {
       const id = legId(callId);
-      return (await redis.sidecarCdrDiscard(legKey(id), indexKey, id)) === 'discarded';
+      return (await redis.sidecarCdrDiscard(legKey(id), indexOf(id), id)) === 'discarded';
     },
 
     isLegKey: (key) => key.startsWith(`${prefix}cdr:leg:`),
+
+    async migrateLegacy() {
+      const node = mastersOf(redis)[0]!;
+      let moved = 0;
+      for (const family of ['leg', 'done'] as const) {
+        for (const key of await scanKeys(redis, `${prefix}cdr:${family}:*`)) {
+          const id = key.slice(`${prefix}cdr:${family}:`.length);
+          if (id.startsWith('{')) continue;
+          const to = family === 'leg' ? legKey(id) : doneKey(id);
+          // RENAME keeps the value and its TTL in one step (one server: any two keys).
+          const due = family === 'leg' ? await node.zscore(`${prefix}cdr:legs`, id) : null;
+          const m = node.multi().rename(key, to);
+          if (family === 'leg') m.pttl(to);
+          const res = await m.exec().catch(() => null);
+          if (family === 'leg' && res) {
+            // The old index's due time; without one, due when the state would have expired.
+            const pttl = Number(res[1]?.[1] ?? -1);
+            await node.zadd(indexOf(id), due ?? Date.now() + (pttl > 0 ? pttl - graceMs : ttlSeconds * 1000), id);
+          }
+          if (res) moved++;
+        }
+      }
+      await node.del(`${prefix}cdr:legs`);
+      return moved;
+    },
   };
 }
 

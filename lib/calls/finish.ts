@@ -33,6 +33,8 @@ export interface FinishDeps {
   metrics: Metrics;
   log: Logger;
   onSpooled(): void;
+  /** Resolves once the spooled leg is safe from a failover (replica acks); rejects to have the end redone. */
+  confirm?(callId: string): Promise<void>;
   /** An end user's objection: a leg from or to a restricted number is not recorded (lib/privacy/restrictions). */
   restricted?: (fromUser: string | null, toUser: string | null) => boolean;
 }
@@ -88,13 +90,14 @@ export function createLegFinisher(d: FinishDeps): LegFinisher {
       case 'full':
         fullDropped++;
         if (Date.now() - fullSince > 10_000) {
-          log.error({ dropped: fullDropped, spoolMax: spool.max }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
+          log.error({ dropped: fullDropped, spoolMaxPerShard: spool.maxPerShard }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
           fullSince = Date.now();
           fullDropped = 0;
         }
         skip('spool_full');
         return 'ended';
       case 'spooled':
+        await d.confirm?.(state.callId);
         if (decision.kind === 'deferred') log.debug({ leg: leg() }, 'CDR spooled; account resolved when MySQL answers');
         d.onSpooled();
         return 'ended';

@@ -6,7 +6,7 @@
 //
 // The flow has its own Redis connection (lib/redis.ts `cdr`); its stores stay inside this module.
 import { randomUUID } from 'node:crypto';
-import type { PipelinedRedis, Redis } from '../redis.js';
+import type { PipelinedRedis, RedisClient } from '../redis.js';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
 import type { SrfInstance } from '../drachtio.js';
@@ -14,6 +14,7 @@ import type { Hasher, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { settlesWithin } from '../timeout.js';
 import { createAccountResolver } from './account-resolver.js';
+import { createLegConfirmation } from './confirm.js';
 import { createCallState } from './correlate.js';
 import type { CdrEvent } from './event.js';
 import { createLegFinisher, createStopHandler } from './finish.js';
@@ -36,6 +37,8 @@ export interface CallRecorder {
   refreshGauges(): Promise<void>;
   /** Drops what is cached about an account (its opt-out flag, what resolves to it): it changed. */
   forgetAccount(accountSid: string): void;
+  /** How many replicas must confirm a finished leg (REDIS_MIN_REPLICAS_ACK, or its default once the server is known). */
+  setReplicaAcks(n: number): void;
 }
 
 export interface CallRecorderDeps {
@@ -44,7 +47,7 @@ export interface CallRecorderDeps {
   /** The flow's own connection (lib/redis.ts `cdr`). */
   redis: PipelinedRedis;
   /** A connection for the gauges' reads (they use MULTI). */
-  gaugeRedis: Redis;
+  gaugeRedis: RedisClient;
   pool: Pool;
   metrics: Metrics;
   log: Logger;
@@ -54,6 +57,8 @@ export interface CallRecorderDeps {
   restrictions?: WriterDeps['restrictions'];
   /** Test seam: how long a stop waits for its leg's other events (finish.ts STOP_WAIT_MS). */
   stopWaitMs?: readonly number[];
+  /** REDIS_WAIT_TIMEOUT_MS. */
+  waitTimeoutMs?: number;
 }
 
 const PARTITION_CHECK_MS = 10 * 60_000;
@@ -72,8 +77,9 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorder {
   const gaugeSpool = createSpool(d.gaugeRedis, prefix, config.spoolMax);
   const accounts = createAccountResolver(pool, { cacheMs: config.accountCacheMs, now });
   const writer = createWriter({ spool, pool, accounts, metrics, log, config, owner: randomUUID(), restrictions: d.restrictions });
+  const confirmation = createLegConfirmation({ conn, calls, metrics, log, timeoutMs: d.waitTimeoutMs ?? 500 });
   const finisher = createLegFinisher({
-    calls, spool, accounts, metrics, log, onSpooled: () => writer.noteSpooled(),
+    calls, spool, accounts, metrics, log, onSpooled: () => writer.noteSpooled(), confirm: confirmation.confirm,
     restricted: d.restrictions && ((from, to) => d.restrictions!.restricted(from, to)),
   });
   const onStop = createStopHandler({ calls, spool, finisher, metrics, log, hash: d.hash, now, waitMs: d.stopWaitMs });
@@ -115,6 +121,7 @@ export function createCallRecorder(d: CallRecorderDeps): CallRecorder {
 
   return {
     forgetAccount: (sid) => accounts.invalidate(sid),
+    setReplicaAcks: (n) => confirmation.setReplicas(n),
 
     subscribe(srf) {
       const on = srf.on.bind(srf) as unknown as (event: string, fn: (...args: unknown[]) => void) => void;

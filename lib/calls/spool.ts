@@ -1,21 +1,42 @@
-// The Redis spool of finished CDR rows and the lock that lets one instance at a time write it.
+// The Redis spool of finished CDR rows and the locks that let one instance at a time write each shard.
 //
-//   {p}cdr:spool   LIST    JSON rows (row.ts), oldest first; bounded by CDR_SPOOL_MAX (the finish script in
-//                          correlate.ts refuses to push past it)
-//   {p}cdr:writer  STRING  id of the instance writing the spool; PX = lock lifetime, renewed per batch
+//   {p}cdr:spool:{cN}   LIST    JSON rows (row.ts) of the legs of call shard N (correlate.ts), oldest first;
+//                               bounded by CDR_SPOOL_MAX / CALL_SHARDS (the finish script refuses to push past it)
+//   {p}cdr:writer:{cN}  STRING  id of the instance writing shard N; PX = lock lifetime, renewed per batch
+//   {p}cdr:spool        LIST    the spool before shards: drained like a shard (its rows moved into shard 0 at
+//                               start, migrateLegacy), never written
 //
+// A shard's spool and lock share the tag of its legs, so the finish script appends to the spool in the
+// slot of the leg it deletes, and a trim checks the lock in the slot it trims.
 // The writer reads a batch from the head (LRANGE), inserts it, then trims it (LTRIM). The trim only
 // happens while the lock is still ours and the head is still the batch we read, so a writer that lost
 // its lock, or a trim command resent after a lost reply, can never remove rows it did not write.
-import type { Result } from 'ioredis';
+import { Cluster, type Result } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { defineScripts, luaScripts } from '../lua.js';
-import type { PipelinedRedis } from '../redis.js';
+import { mastersOf, type PipelinedRedis } from '../redis.js';
+import { CALL_SHARDS } from './correlate.js';
 import { parseSpoolRow, type SpoolRow } from './row.js';
 
 export interface Spool {
+  readonly shards: readonly SpoolShard[];
+  /** The spool key of the call shard with this tag (the finish script appends to it). */
+  keyOf(tag: string): string;
+  /** Rows one shard holds at most (CDR_SPOOL_MAX spread over the shards). */
+  readonly maxPerShard: number;
+  isSpoolKey(key: string): boolean;
+  /** Rows waiting, over every shard. */
+  depth(): Promise<number>;
+  /** Releases every shard lock `owner` holds. */
+  release(owner: string): Promise<void>;
+  /** Removes the rows `matches` accepts from every shard (see SpoolShard.erase). */
+  erase(matches: (row: SpoolRow) => boolean | Promise<boolean>): Promise<number>;
+  /** Moves the rows of the spool before shards into shard 0, oldest first, one atomic LMOVE each. */
+  migrateLegacy(): Promise<number>;
+}
+
+export interface SpoolShard {
   readonly key: string;
-  readonly max: number;
   depth(): Promise<number>;
   /** Takes the writer lock, or renews it when `owner` already holds it. */
   lock(owner: string, ttlMs: number): Promise<boolean>;
@@ -55,9 +76,36 @@ export const ERASED = '\u0000erased';
 const MAX_ERASE_SCANS = 20;
 
 export function createSpool(redis: PipelinedRedis, prefix: string, max: number): Spool {
-  const key = `${prefix}cdr:spool`;
-  const lockKey = `${prefix}cdr:writer`;
   defineScripts(redis, SCRIPTS);
+  const legacyKey = `${prefix}cdr:spool`;
+  const maxPerShard = Math.max(1, Math.ceil(max / CALL_SHARDS.count));
+  const keyOf = (tag: string) => `${prefix}cdr:spool:${tag}`;
+  const shards = CALL_SHARDS.tags.map((tag) => createShard(redis, keyOf(tag), `${prefix}cdr:writer:${tag}`));
+  // Rows of an un-migrated spool (a daemon of the layout before shards wrote them after our start) are
+  // written too: the old key is one more shard with its own lock.
+  // (Never on a cluster: that layout could not run there.)
+  const all = redis instanceof Cluster ? shards : [...shards, createShard(redis, legacyKey, `${prefix}cdr:writer`)];
+  const sum = (ns: number[]) => ns.reduce((a, b) => a + b, 0);
+  return {
+    shards: all,
+    keyOf,
+    maxPerShard,
+    isSpoolKey: (k) => k === legacyKey || k.startsWith(`${legacyKey}:`),
+    depth: async () => sum(await Promise.all(all.map((s) => s.depth()))),
+    async release(owner) {
+      await Promise.all(all.map((s) => s.release(owner)));
+    },
+    erase: async (matches) => sum(await Promise.all(all.map((s) => s.erase(matches)))),
+    async migrateLegacy() {
+      const node = mastersOf(redis)[0]!;
+      let moved = 0;
+      while ((await node.lmove(legacyKey, shards[0]!.key, 'LEFT', 'RIGHT')) !== null) moved++;
+      return moved;
+    },
+  };
+}
+
+function createShard(redis: PipelinedRedis, key: string, lockKey: string): SpoolShard {
 
   /** One pass over the spool; null when the list moved under it (rows marked so far stay marked). */
   const markAll = async (matches: (row: SpoolRow) => boolean | Promise<boolean>): Promise<number | null> => {
@@ -79,7 +127,6 @@ export function createSpool(redis: PipelinedRedis, prefix: string, max: number):
 
   return {
     key,
-    max,
     depth: () => redis.llen(key),
     async lock(owner, ttlMs) {
       return (await redis.sidecarCdrLock(lockKey, owner, ttlMs)) !== 'taken';

@@ -12,7 +12,7 @@ import { createOutage } from '../outage.js';
 import type { Metrics } from '../metrics.js';
 import type { AccountResolver } from './account-resolver.js';
 import { CDR_COLUMNS, parseSpoolRow, toSqlValues, type SqlValue } from './row.js';
-import { ERASED, type Spool } from './spool.js';
+import { ERASED, type Spool, type SpoolShard } from './spool.js';
 
 export const LOCK_TTL_MS = 15_000;
 /** How long the writer keeps the MySQL write lock across consecutive full batches. */
@@ -86,7 +86,7 @@ export function createWriter(d: WriterDeps): Writer {
     return { written, refused };
   };
 
-  const writeBatch = async (conn: PoolConnection, batch: string[]): Promise<boolean> => {
+  const writeBatch = async (conn: PoolConnection, shard: SpoolShard, batch: string[]): Promise<boolean> => {
     const values: SqlValue[][] = [];
     const skipped = { invalid: 0, opted_out: 0, unknown_account: 0, restricted: 0 };
     for (const json of batch) {
@@ -111,7 +111,7 @@ export function createWriter(d: WriterDeps): Writer {
       values.push(toSqlValues(row, sid));
     }
     const { written, refused } = values.length ? await insert(conn, values) : { written: 0, refused: 0 };
-    const trimmed = await spool.trim(owner, LOCK_TTL_MS, batch);
+    const trimmed = await shard.trim(owner, LOCK_TTL_MS, batch);
     if (trimmed !== 'trimmed') return false;
     metrics.cdrsWritten.inc(written);
     skipped.invalid += refused;
@@ -122,29 +122,42 @@ export function createWriter(d: WriterDeps): Writer {
     return true;
   };
 
+  /** Writes one shard's rows while its lock is ours. */
+  const drainShard = async (shard: SpoolShard): Promise<PassResult> => {
+    if (!(await shard.lock(owner, LOCK_TTL_MS))) return 'not_owner';
+    for (;;) {
+      // Each batch is read and written under the MySQL lock an erasure also takes, so a row
+      // erased from the spool can never be inserted after the erasure deleted its account's rows.
+      // The lock is kept for consecutive batches up to LOCK_SLICE_MS (taking and releasing it per
+      // batch cost three round trips per INSERT), then released so an erasure waits no longer.
+      const r = await withNamedLock(pool, LOCKS.cdrWrite, 30, async (conn) => {
+        const until = Date.now() + LOCK_SLICE_MS;
+        await d.restrictions?.sync(conn);
+        for (;;) {
+          const batch = await shard.head(config.batchSize);
+          if (batch.length === 0) return 'empty';
+          if (!(await writeBatch(conn, shard, batch))) return 'lost_lock';
+          if (batch.length < config.batchSize) return 'drained';
+          if (Date.now() >= until) return 'more';
+        }
+      });
+      if (!r.locked) throw new Error(`MySQL lock ${LOCKS.cdrWrite} stayed taken for 30 s`);
+      if (r.value !== 'more') return r.value;
+    }
+  };
+
+  // Every shard, one after the other; the pass's result is the most telling of theirs.
+  const RANK: PassResult[] = ['failed', 'lost_lock', 'drained', 'empty', 'not_owner'];
   const doPass = async (): Promise<PassResult> => {
     spooledSincePass = 0;
     try {
-      if (!(await spool.lock(owner, LOCK_TTL_MS))) return 'not_owner';
-      for (;;) {
-        // Each batch is read and written under the MySQL lock an erasure also takes, so a row
-        // erased from the spool can never be inserted after the erasure deleted its account's rows.
-        // The lock is kept for consecutive batches up to LOCK_SLICE_MS (taking and releasing it per
-        // batch cost three round trips per INSERT), then released so an erasure waits no longer.
-        const r = await withNamedLock(pool, LOCKS.cdrWrite, 30, async (conn) => {
-          const until = Date.now() + LOCK_SLICE_MS;
-          await d.restrictions?.sync(conn);
-          for (;;) {
-            const batch = await spool.head(config.batchSize);
-            if (batch.length === 0) return 'empty';
-            if (!(await writeBatch(conn, batch))) return 'lost_lock';
-            if (batch.length < config.batchSize) return 'drained';
-            if (Date.now() >= until) return 'more';
-          }
-        });
-        if (!r.locked) throw new Error(`MySQL lock ${LOCKS.cdrWrite} stayed taken for 30 s`);
-        if (r.value !== 'more') return done(r.value);
+      // Shards are cheap to look at: only the non-empty ones are locked and written.
+      const depths = await Promise.all(spool.shards.map((s) => s.depth()));
+      const results: PassResult[] = [];
+      for (let i = 0; i < spool.shards.length; i++) {
+        if (depths[i]! > 0) results.push(await drainShard(spool.shards[i]!));
       }
+      return done(RANK.find((r) => results.includes(r)) ?? 'empty');
     } catch (err) {
       if (!outage.down) outage.fail(err, { spooled: await spool.depth().catch(() => null) });
       return 'failed';

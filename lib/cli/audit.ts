@@ -23,7 +23,7 @@ async function main(): Promise<number> {
     const spool = createSpool(redis, prefix, config.cdr.spoolMax);
     const report = await runAudit({
       redis, pool, prefix, hash: createHasher(config.log.hashKey), retentionDays: config.privacy.retentionDays,
-      bindings: createBindingStore(redis, prefix), isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+      bindings: createBindingStore(redis, prefix), isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
       restrictionHash: config.privacy.hashKey === null ? null : createHasher(config.privacy.hashKey),
     });
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

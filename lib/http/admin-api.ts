@@ -1,6 +1,5 @@
 // Assembles the admin API: scoped-token authentication with its failure guard, every route, and
 // the access log. Built only when at least one admin token is configured.
-import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
 import type { Hasher, Logger } from '../log.js';
@@ -15,11 +14,12 @@ import { accountRoutes } from './admin-routes.js';
 import { createAdminAuth } from './auth.js';
 import { accessLogRoutes, holdRoutes, restrictionRoutes } from './privacy-routes.js';
 import type { Route } from './server.js';
+import type { RedisClient } from '../redis.js';
 
 export const ADMIN_AUTH_FAIL_WINDOW_SECONDS = 60;
 
 export function createAdminApi(d: {
-  config: Config['admin']; redis: Redis; prefix: string; guardSecret: string; pool: Pool;
+  config: Config['admin']; redis: RedisClient; prefix: string; guardSecret: string; pool: Pool;
   /** ADMIN_REQUEST_TIMEOUT_MS */
   deadlineMs: number;
   service: PrivacyService; holds: Holds; restrictions: Restrictions; accessLog: AccessLog;

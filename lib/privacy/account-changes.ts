@@ -3,7 +3,7 @@
 //
 //   {p}account-changes   PUB/SUB channel; message = account_sid, or RESTRICTIONS_CHANGED
 //                        (lib/privacy/restrictions.ts: re-read the restricted numbers)
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from '../log.js';
 
 export interface AccountChanges {
@@ -14,7 +14,7 @@ export interface AccountChanges {
 }
 
 /** `subscriber`: a connection of its own (a subscribed connection can do nothing else). */
-export function createAccountChanges(o: { publisher: Redis; subscriber: Redis; prefix: string; log: Logger }): AccountChanges {
+export function createAccountChanges(o: { publisher: RedisClient; subscriber: RedisClient; prefix: string; log: Logger }): AccountChanges {
   const channel = `${o.prefix}account-changes`;
   let subscribed = false;
   return {

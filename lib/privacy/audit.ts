@@ -10,12 +10,11 @@
 //                       (plus OPT_OUT_GRACE_MS)
 // Rows past retention that a standing legal hold covers are no breach: the report counts them as `held`.
 // Findings name where, never what: a key family and a hash, or a table and a row id.
-import type { Redis } from 'ioredis';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
 import type { Hasher } from '../log.js';
 import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
-import { scanKeys } from '../redis.js';
+import { scanKeys, type RedisClient } from '../redis.js';
 import { countRows } from '../db/cdrs-held.js';
 import { allRestrictions } from '../db/restrictions.js';
 import { DAY_MS } from '../time.js';
@@ -44,7 +43,7 @@ export interface AuditReport {
 }
 
 export interface AuditDeps {
-  redis: Redis;
+  redis: RedisClient;
   pool: Pool;
   prefix: string;
   hash: Hasher;
@@ -190,7 +189,7 @@ async function auditRestrictions(d: AuditDeps, tables: string[], breach: Breach)
 }
 
 /** Every string a key holds, whatever its type. */
-async function keyTexts(redis: Redis, key: string): Promise<string[]> {
+async function keyTexts(redis: RedisClient, key: string): Promise<string[]> {
   switch (await redis.type(key)) {
     case 'string': return [(await redis.get(key)) ?? ''];
     case 'hash': return Object.values(await redis.hgetall(key));

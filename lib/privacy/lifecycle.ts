@@ -1,7 +1,7 @@
 // The lifecycle flow's moving parts: retention purge (CDRs and the admin access log) and audit on
 // timers, account-change and restriction notifications, and the services the admin API calls. It runs on stores of its own (the
 // privacy Redis connection), so a slow scan never queues behind REGISTERs or call events.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Config } from '../../config/index.js';
 import type { Pool } from '../db/pool.js';
 import { reportFailure } from '../errors.js';
@@ -21,9 +21,9 @@ export interface LifecycleDeps {
   config: Config['privacy'];
   prefix: string;
   /** The privacy connection: erasures, the audit's scans, publishing account changes. */
-  redis: Redis;
+  redis: RedisClient;
   /** A connection for the account-change subscription alone. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   pool: Pool;
   stores: PrivacyStores & Pick<AuditDeps, 'bindings' | 'isCallDataKey'>;
   /** The restricted numbers the call flow checks; kept current here. */

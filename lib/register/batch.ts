@@ -4,10 +4,11 @@
 // under load. Here the commands issued in one turn go out together as a pipeline (not a
 // transaction: each command keeps its own reply, error and timeout); a lone command goes out as
 // itself. Nothing waits for company: the batch leaves at setImmediate, within the same turn.
-import type { ChainableCommander, Redis } from 'ioredis';
+import { Cluster, type ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /** What a queued command is issued on: the pipeline of the turn, or the connection itself. */
-export type CommandTarget = Redis | ChainableCommander;
+export type CommandTarget = RedisClient | ChainableCommander;
 
 /**
  * Queues one command for this turn; resolves with its reply. `add` must issue exactly one command
@@ -17,10 +18,10 @@ export type Batched = <T>(add: (target: CommandTarget) => unknown) => Promise<T>
 
 interface Queued { add(target: CommandTarget): unknown; resolve(v: unknown): void; reject(e: unknown): void }
 
-const shared = new WeakMap<Redis, Batched>();
+const shared = new WeakMap<RedisClient, Batched>();
 
 /** The batcher of a connection, shared by every module of the REGISTER path that uses it. */
-export function batcherFor(redis: Redis): Batched {
+export function batcherFor(redis: RedisClient): Batched {
   let b = shared.get(redis);
   if (!b) {
     b = createBatcher(redis);
@@ -29,7 +30,10 @@ export function batcherFor(redis: Redis): Batched {
   return b;
 }
 
-export function createBatcher(redis: Redis): Batched {
+export function createBatcher(redis: RedisClient): Batched {
+  // A cluster pipeline must stay on one node: there the client's own auto-pipelining (one pipeline per
+  // node and turn, lib/redis.ts) does this job.
+  if (redis instanceof Cluster) return <T>(add: (target: CommandTarget) => unknown) => add(redis) as Promise<T>;
   let queue: Queued[] = [];
 
   const flush = () => {

@@ -1,19 +1,26 @@
 // The only module that knows where registration bindings live in Redis.
 //
-//   {p}bind:{account}:{user}:{cid}  STRING  JSON Binding (holds the device IP); PX = granted expiry (<= 3600 s)
-//   {p}aor:{account}:{user}         ZSET    cid -> expiry (ms); no IP; PEXPIREAT = latest expiry
-//   {p}bindings                     ZSET    cid -> expiry (ms); no IP; counts live bindings cheaply
-//   {p}bindings:nat                 ZSET    the same, for the bindings of devices behind a NAT (nat.ts)
-//   {p}nc:{nonce}                   STRING  highest nonce-count seen; PX = nonce lifetime
+//   {p}bind:{bN}:{account}:{user}:{cid}  STRING  JSON Binding (holds the device IP); PX = granted expiry (<= 3600 s)
+//   {p}aor:{bN}:{account}:{user}         ZSET    cid -> expiry (ms); no IP; PEXPIREAT = latest expiry
+//   {p}bindings:{bN}                     ZSET    cid -> expiry (ms) of shard N's bindings; no IP; counts them cheaply
+//   {p}bindings:nat:{bN}                 ZSET    the same, for shard N's bindings of devices behind a NAT (nat.ts)
+//   {p}nc:{bN}:{nonce}                   STRING  highest nonce-count seen for the AOR's shard; PX = nonce lifetime
 //
-// cid is a hash of (account, user, contact URI), so none of the indexes holds an address.
+// {bN} is the hash tag of the AOR's shard (lib/shards.ts, BINDING_SHARDS of them): every key one REGISTER
+// touches shares it, so the store script runs on one slot of a Redis Cluster and updates the shard's
+// index atomically with the binding. cid is a hash of (account, user, contact URI), so none of the
+// indexes holds an address.
 // Each binding has its own TTL, so a device that stops registering loses its IP an
 // hour at most after its own last REGISTER, whatever the other devices of the AOR do.
 import { createHash } from 'node:crypto';
-import type { Redis, Result } from 'ioredis';
+import { Cluster, type Result } from 'ioredis';
 import { defineScripts, luaScript } from '../lua.js';
-import { scanKeys } from '../redis.js';
+import { mastersOf, scanKeys, type RedisClient } from '../redis.js';
+import { createShards } from '../shards.js';
 import { batcherFor } from './batch.js';
+
+/** Fixed: a binding's keys are named by its shard; changing it is a key migration. */
+export const BINDING_SHARDS = 64;
 
 const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 5);
 const LOCATE = luaScript(__dirname, 'locate.lua', 'sidecarLocate', 1);
@@ -84,14 +91,27 @@ export interface BindingStore {
   inspect(): AsyncIterable<{ key: string; pttl: number; sourceAddress: string | null }>;
   /** Whether a key is one of the binding keys, the only place a device IP may be. */
   isBindingKey(key: string): boolean;
+  /**
+   * Moves bindings of the layout before shards (`{p}bind:{account}:{user}:{cid}`, one `{p}bindings`) into
+   * their shards, each with the TTL it has left; returns how many moved. One server only (that layout
+   * never ran on a cluster); run under a lock by one instance.
+   */
+  migrateLegacy(): Promise<number>;
 }
 
-export function createBindingStore(redis: Redis, prefix: string): BindingStore {
+export function createBindingStore(redis: RedisClient, prefix: string): BindingStore {
   const enc = encodeURIComponent;
-  const aorKey = (acct: string, user: string) => `${prefix}aor:${enc(acct)}:${enc(user)}`;
-  const bindPrefix = (acct: string, user: string) => `${prefix}bind:${enc(acct)}:${enc(user)}:`;
-  const allKey = `${prefix}bindings`;
-  const natKey = `${prefix}bindings:nat`;
+  const shards = createShards('b', BINDING_SHARDS);
+  const tag = (acct: string, user: string) => shards.tagOf(`${acct}\n${user}`);
+  const aorKey = (acct: string, user: string) => `${prefix}aor:${tag(acct, user)}:${enc(acct)}:${enc(user)}`;
+  const bindPrefix = (acct: string, user: string) => `${prefix}bind:${tag(acct, user)}:${enc(acct)}:${enc(user)}:`;
+  const indexKeys = shards.tags.map((t) => `${prefix}bindings:${t}`);
+  const indexOf = (acct: string, user: string) => `${prefix}bindings:${tag(acct, user)}`;
+  // On a cluster the block key (the source's slot) cannot be read by the store script (the AOR's slot):
+  // it is checked just before instead, one more round trip only there.
+  const crossSlotBlock = redis instanceof Cluster;
+  const natKeys = shards.tags.map((t) => `${prefix}bindings:nat:${t}`);
+  const natOf = (acct: string, user: string) => `${prefix}bindings:nat:${tag(acct, user)}`;
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
@@ -109,8 +129,11 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
 
   return {
     async store(o) {
+      if (crossSlotBlock && o.blockKey && (await batch<number>((p) => p.exists(o.blockKey!))) === 1) return { ok: false, reason: 'blocked' };
+      const t = tag(o.accountSid, o.user);
       const args: (string | number)[] = [
-        aorKey(o.accountSid, o.user), allKey, `${prefix}nc:${o.nonce}`, o.blockKey ?? '', natKey,
+        aorKey(o.accountSid, o.user), indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aorKey(o.accountSid, o.user) : o.blockKey,
+        natOf(o.accountSid, o.user),
         o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
         o.callId, o.cseq,
       ];
@@ -147,29 +170,74 @@ export function createBindingStore(redis: Redis, prefix: string): BindingStore {
       return live.sort((a, b) => b.registeredAt - a.registeredAt);
     },
     async countActive(now) {
-      return redis.zcount(allKey, now, '+inf');
+      const counts = await Promise.all(indexKeys.map((k) => redis.zcount(k, now, '+inf')));
+      return counts.reduce((a, b) => a + b, 0);
     },
     async countBehindNat(now) {
-      return redis.zcount(natKey, now, '+inf');
+      const counts = await Promise.all(natKeys.map((k) => redis.zcount(k, now, '+inf')));
+      return counts.reduce((a, b) => a + b, 0);
     },
     async listAccount(acct, now) {
-      const keys = await scanKeys(redis, `${prefix}bind:${enc(acct)}:*`);
+      const keys = await scanKeys(redis, `${prefix}bind:{b*}:${enc(acct)}:*`);
       return (await readAll(keys)).filter((b) => b.expiresAt > now);
     },
     async removeAccount(acct) {
-      const binds = await scanKeys(redis, `${prefix}bind:${enc(acct)}:*`);
-      const aors = await scanKeys(redis, `${prefix}aor:${enc(acct)}:*`);
+      const binds = await scanKeys(redis, `${prefix}bind:{b*}:${enc(acct)}:*`);
+      const aors = await scanKeys(redis, `${prefix}aor:{b*}:${enc(acct)}:*`);
       if (binds.length + aors.length === 0) return 0;
-      const cids = binds.map((k) => k.slice(k.lastIndexOf(':') + 1));
-      const multi = redis.multi();
-      if (cids.length) multi.zrem(allKey, ...cids).zrem(natKey, ...cids);
-      multi.del(...binds, ...aors);
-      await multi.exec();
+      // One transaction per shard: its keys share a slot.
+      const byTag = new Map<string, { cids: string[]; keys: string[] }>();
+      const entry = (key: string) => {
+        const t = key.slice(key.indexOf('{'), key.indexOf('}') + 1);
+        let e = byTag.get(t);
+        if (!e) byTag.set(t, (e = { cids: [], keys: [] }));
+        return e;
+      };
+      for (const k of binds) { const e = entry(k); e.keys.push(k); e.cids.push(k.slice(k.lastIndexOf(':') + 1)); }
+      for (const k of aors) entry(k).keys.push(k);
+      await Promise.all([...byTag].map(([t, e]) => {
+        const multi = redis.multi();
+        if (e.cids.length) multi.zrem(`${prefix}bindings:${t}`, ...e.cids).zrem(`${prefix}bindings:nat:${t}`, ...e.cids);
+        multi.del(...e.keys);
+        return multi.exec();
+      }));
       return binds.length;
     },
     async prune(now) {
-      const [n] = await Promise.all([redis.zremrangebyscore(allKey, '-inf', now), redis.zremrangebyscore(natKey, '-inf', now)]);
-      return n;
+      const [removed] = await Promise.all([
+        Promise.all(indexKeys.map((k) => redis.zremrangebyscore(k, '-inf', now))),
+        Promise.all(natKeys.map((k) => redis.zremrangebyscore(k, '-inf', now))),
+      ]);
+      return removed.reduce((a, b) => a + b, 0);
+    },
+    async migrateLegacy() {
+      const node = mastersOf(redis)[0]!;
+      let moved = 0;
+      const aorExpiry = new Map<string, number>();
+      for (const key of await scanKeys(redis, `${prefix}bind:*`)) {
+        const rest = key.slice(`${prefix}bind:`.length);
+        if (rest.startsWith('{')) continue;
+        const [a, u, c] = rest.split(':');
+        const [[, pttl], [, raw]] = (await node.multi().pttl(key).get(key).exec()) as [[null, number], [null, string | null]];
+        if (!a || !u || !c || raw === null || pttl <= 0) continue;
+        const acct = decodeURIComponent(a), user = decodeURIComponent(u);
+        const expiry = Date.now() + pttl;
+        const behindNat = (await node.zscore(`${prefix}bindings:nat`, c)) !== null;
+        // Atomic per binding: it is in the old place or the new one, never both or neither.
+        const m = node.multi()
+          .set(bindPrefix(acct, user) + c, raw, 'PX', pttl)
+          .zadd(aorKey(acct, user), expiry, c)
+          .zadd(indexOf(acct, user), expiry, c);
+        if (behindNat) m.zadd(natOf(acct, user), expiry, c);
+        await m.del(key).exec();
+        aorExpiry.set(aorKey(acct, user), Math.max(expiry, aorExpiry.get(aorKey(acct, user)) ?? 0));
+        moved++;
+      }
+      // The AOR lives as long as its last binding (the store script keeps it so from the next REGISTER on).
+      for (const [aor, at] of aorExpiry) await node.pexpireat(aor, at);
+      const oldAors = (await scanKeys(redis, `${prefix}aor:*`)).filter((k) => !k.slice(`${prefix}aor:`.length).startsWith('{'));
+      await node.del(`${prefix}bindings`, `${prefix}bindings:nat`, ...oldAors);
+      return moved;
     },
     async *inspect() {
       for (const key of await scanKeys(redis, `${prefix}bind:*`)) {

@@ -2,12 +2,14 @@
 // Keys hold a keyed hash of the address, never the address, and live at most
 // AUTH_BLOCK_SECONDS / AUTH_FAIL_WINDOW_SECONDS.
 //
-//   {p}authfail:{hash}  STRING  failures in the current window; EX = AUTH_FAIL_WINDOW_SECONDS
-//   {p}block:{hash}     STRING  present while the source is refused; EX = AUTH_BLOCK_SECONDS
+//   {p}authfail:{<hash>}  STRING  failures in the current window; EX = AUTH_FAIL_WINDOW_SECONDS
+//   {p}block:{<hash>}     STRING  present while the source is refused; EX = AUTH_BLOCK_SECONDS
+// The hash is the keys' hash tag: both sit in one slot of a Redis Cluster, as auth-fail.lua needs.
 import { createHmac } from 'node:crypto';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { memoize } from '../cache.js';
 import { defineScripts, luaScript } from '../lua.js';
+import type { RedisClient } from '../redis.js';
 import { batcherFor } from './batch.js';
 
 export type FailureOutcome = 'counted' | 'block_started' | 'blocked';
@@ -38,7 +40,7 @@ export interface AuthGuard {
 // an HMAC per REGISTER otherwise, is kept for the most recent ones.
 const MAX_CACHED_HASHES = 10_000;
 
-export function createAuthGuard(redis: Redis, o: {
+export function createAuthGuard(redis: RedisClient, o: {
   prefix: string; secret: string; limit: number; windowSeconds: number; blockSeconds: number;
 }): AuthGuard {
   const hash = memoize((a) => createHmac('sha256', o.secret).update(`auth-guard\n${a}`).digest('base64url').slice(0, 22), MAX_CACHED_HASHES);
@@ -51,12 +53,12 @@ export function createAuthGuard(redis: Redis, o: {
     },
     async recordFailure(address) {
       const h = hash(address);
-      return batch<FailureOutcome>((p) => p.sidecarAuthFail(`${o.prefix}authfail:${h}`, `${o.prefix}block:${h}`, o.windowSeconds, o.limit, o.blockSeconds));
+      return batch<FailureOutcome>((p) => p.sidecarAuthFail(`${o.prefix}authfail:{${h}}`, `${o.prefix}block:{${h}}`, o.windowSeconds, o.limit, o.blockSeconds));
     },
     async block(address, seconds) {
-      const started = await batch<'OK' | null>((p) => p.set(`${o.prefix}block:${hash(address)}`, '1', 'EX', seconds, 'NX'));
+      const started = await batch<'OK' | null>((p) => p.set(`${o.prefix}block:{${hash(address)}}`, '1', 'EX', seconds, 'NX'));
       return started === 'OK' ? 'block_started' : 'blocked';
     },
-    blockKey: (address) => `${o.prefix}block:${hash(address)}`,
+    blockKey: (address) => `${o.prefix}block:{${hash(address)}}`,
   };
 }

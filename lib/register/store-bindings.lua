@@ -1,14 +1,17 @@
 -- The binding store's one round trip (bindings.ts): refuse a blocked source and a replayed
 -- nonce-count, refuse a request older than one already applied (RFC 3261 10.3 step 7), apply every
 -- change, trim the AOR to its maximum and return what is now bound.
--- KEYS: aor zset, global index zset, nonce-count key, block key ('' = no check), behind-NAT index zset
+-- KEYS: aor zset, the AOR's shard of the binding index, nonce-count key, block key (the aor key itself = no
+--       check: on a cluster the block key is in another slot and checked before), the shard's behind-NAT index.
+--       All share one hash tag except a block key on one server; binding keys are the binding key prefix
+--       (ARGV) .. cid, same tag.
 -- ARGV: now ms, nc (0 = no check), nc ttl ms, binding key prefix, remove all ('1'|'0'), max per AOR,
 --       Call-ID, CSeq, then per change: cid, ttl ms (0 = remove), binding JSON, '1' if behind a NAT
 -- Returns {'blocked'} | {'replayed'} | {'out_of_order'} | {'ok', json, expiry ms, json, expiry ms, ...}
 local aor, all, nckey, block, nat = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, nc, ncttl, bprefix, removeAll, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local callid, cseq = ARGV[7], tonumber(ARGV[8])
-if block ~= '' and redis.call('EXISTS', block) == 1 then return {'blocked'} end
+if block ~= aor and redis.call('EXISTS', block) == 1 then return {'blocked'} end
 if nc > 0 then
   local last = tonumber(redis.call('GET', nckey) or '0')
   if nc <= last then return {'replayed'} end

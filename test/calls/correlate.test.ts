@@ -1,6 +1,6 @@
 // The leg state in Redis: how events merge (in any order), and the one atomic step that ends a leg.
 import t from 'tap';
-import { createCallState, legId, DONE_TTL_SECONDS, STATE_GRACE_SECONDS } from '../../lib/calls/correlate.js';
+import { CALL_SHARDS, createCallState, legId, legKeys, DONE_TTL_SECONDS, STATE_GRACE_SECONDS } from '../../lib/calls/correlate.js';
 import type { AttemptFacts, CdrEvent } from '../../lib/calls/event.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { clearPrefix, freshStores, type Stores } from '../helpers/harness.js';
@@ -53,7 +53,7 @@ t.test('repeated events are duplicates; events for a finished leg are late', asy
   t.equal(await calls.finish('dup@x', state!.version, '{"row":1}', spool), 'duplicate', 'finishing twice');
   t.equal(await calls.merge(a, T), 'late', 'a replayed attempt does not reopen the leg');
   t.same(await calls.read('dup@x'), { done: true, state: null });
-  t.ok((await stores.redis.ttl(`${stores.prefix}cdr:done:${legId('dup@x')}`)) <= DONE_TTL_SECONDS);
+  t.ok((await stores.redis.ttl(legKeys(stores.prefix, 'dup@x').done)) <= DONE_TTL_SECONDS);
   t.equal(await spool.depth(), 1, 'one row');
 });
 
@@ -78,14 +78,30 @@ t.test('a leg without a row (opted out, unknown account) leaves no key at all', 
   t.equal(await calls.countInFlight(T), 0);
 });
 
+/** `n` Call-IDs whose legs fall in one shard. */
+function sameShard(n: number): string[] {
+  const byTag = new Map<string, string[]>();
+  for (let i = 0; ; i++) {
+    const id = `f${i}@x`;
+    const tag = CALL_SHARDS.tagOf(legId(id));
+    const l = byTag.get(tag) ?? [];
+    l.push(id);
+    byTag.set(tag, l);
+    if (l.length === n) return l;
+  }
+}
+
 t.test('a full spool refuses the newest row but still ends the leg', async (t) => {
   const calls = createCallState(stores.redis, stores.prefix, 600);
-  const spool = createSpool(stores.redis, stores.prefix, 1);
-  for (const id of ['f1@x', 'f2@x']) await calls.merge(attempt(id, 'network', T, {}), T);
-  t.equal(await calls.finish('f1@x', (await calls.read('f1@x')).state!.version, '{"n":1}', spool), 'spooled');
-  t.equal(await calls.finish('f2@x', (await calls.read('f2@x')).state!.version, '{"n":2}', spool), 'full');
-  t.same(await stores.redis.lrange(spool.key, 0, -1), ['{"n":1}'], 'the oldest row is kept, the newest dropped');
-  t.equal((await calls.read('f2@x')).state, null, 'no state left behind');
+  const spool = createSpool(stores.redis, stores.prefix, CALL_SHARDS.count);
+  t.equal(spool.maxPerShard, 1, 'CDR_SPOOL_MAX is spread over the shards');
+  // Two legs of one shard: the bound is per shard.
+  const [f1, f2] = sameShard(2);
+  for (const id of [f1!, f2!]) await calls.merge(attempt(id, 'network', T, {}), T);
+  t.equal(await calls.finish(f1!, (await calls.read(f1!)).state!.version, '{"n":1}', spool), 'spooled');
+  t.equal(await calls.finish(f2!, (await calls.read(f2!)).state!.version, '{"n":2}', spool), 'full');
+  t.same(await stores.redis.lrange(spool.keyOf(CALL_SHARDS.tagOf(legId(f1!))), 0, -1), ['{"n":1}'], 'the oldest row is kept, the newest dropped');
+  t.equal((await calls.read(f2!)).state, null, 'no state left behind');
   t.equal(await calls.countInFlight(T), 0);
 });
 
@@ -93,7 +109,7 @@ t.test('state TTL and the in-flight index: due after the orphan timeout, or the 
   // Issue 9 changed this: a leg past due is no longer dropped from the index, the orphan sweep finalises
   // it; its state lives STATE_GRACE_SECONDS past due so that a sweep delayed by an outage still finds it.
   const calls = createCallState(stores.redis, stores.prefix, 120, 30);
-  const key = `${stores.prefix}cdr:leg:${legId('ttl@x')}`;
+  const key = legKeys(stores.prefix, 'ttl@x').leg;
   await calls.merge(attempt('ttl@x', 'network', T, {}), T);
   const ttl = await stores.redis.ttl(key);
   t.ok(ttl > 30 + STATE_GRACE_SECONDS - 20 && ttl <= 30 + STATE_GRACE_SECONDS, `unanswered: TTL = orphan timeout + grace (${ttl})`);
@@ -123,7 +139,7 @@ t.test('a stop that does not end the leg is kept as the last status seen; prune 
   t.match((await calls.read('x@x')).state, { fromNetwork: true, lastStatus: 486, lastAt: T + 3000, answeredAt: null, dueAt: T + 203_000 });
   await calls.prune(legId('x@x'));
   t.equal(await calls.countInFlight(T), 1, 'a live leg is never pruned');
-  await stores.redis.del(`${stores.prefix}cdr:leg:${legId('x@x')}`);
+  await stores.redis.del(legKeys(stores.prefix, 'x@x').leg);
   await calls.prune(legId('x@x'));
   t.equal(await calls.countInFlight(T), 0, 'an expired one is');
 });

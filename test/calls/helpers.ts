@@ -97,21 +97,16 @@ export async function waitMetric(m: Labelled, labels: Record<string, string>, at
 /** Every key under the prefix with its whole content, as text. */
 export async function redisDump(stores: Stores): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  let cursor = '0';
-  do {
-    const [next, keys] = await stores.redis.scan(cursor, 'MATCH', `${stores.prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const k of keys) {
-      const type = await stores.redis.type(k);
-      let v: unknown = null;
-      if (type === 'string') v = await stores.redis.get(k);
-      else if (type === 'hash') v = await stores.redis.hgetall(k);
-      else if (type === 'list') v = await stores.redis.lrange(k, 0, -1);
-      else if (type === 'zset') v = await stores.redis.zrange(k, '0', '-1', 'WITHSCORES');
-      else if (type === 'set') v = await stores.redis.smembers(k);
-      out[k] = JSON.stringify(v);
-    }
-  } while (cursor !== '0');
+  for (const k of await stores.keys(`${stores.prefix}*`)) {
+    const type = await stores.redis.type(k);
+    let v: unknown = null;
+    if (type === 'string') v = await stores.redis.get(k);
+    else if (type === 'hash') v = await stores.redis.hgetall(k);
+    else if (type === 'list') v = await stores.redis.lrange(k, 0, -1);
+    else if (type === 'zset') v = await stores.redis.zrange(k, '0', '-1', 'WITHSCORES');
+    else if (type === 'set') v = await stores.redis.smembers(k);
+    out[k] = JSON.stringify(v);
+  }
   return out;
 }
 

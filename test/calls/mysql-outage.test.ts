@@ -1,6 +1,7 @@
 // MySQL unreachable while calls end (a real TCP proxy in front of the shared MariaDB, cut and
 // restored): rows wait in the Redis spool, survive a restart, and are all written when it returns.
 import t from 'tap';
+import { CALL_SHARDS, legId } from '../../lib/calls/correlate.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 import { eventually, freshStores, provision, type Daemon, type Stores } from '../helpers/harness.js';
@@ -74,10 +75,15 @@ t.test('calls ending during an outage: spooled, kept across a restart, all writt
 });
 
 t.test('a full spool drops the newest rows, counted as spool_full', async (t) => {
-  const d = await start({ CDR_SPOOL_MAX: '2' });
+  // CDR_SPOOL_MAX is spread over the call shards (2 rows each here): three legs of one shard.
+  const d = await start({ CDR_SPOOL_MAX: String(2 * CALL_SHARDS.count) });
   t.teardown(() => d.close());
   proxy.cut();
-  const legs = [1, 2, 3].map((i) => leg({ toUser: '+15556660000', sourceIp: `203.0.113.5${i}` }));
+  const legs: ReturnType<typeof leg>[] = [];
+  while (legs.length < 3) {
+    const l = leg({ toUser: '+15556660000', sourceIp: `203.0.113.5${legs.length + 1}` });
+    if (legs.length === 0 || CALL_SHARDS.tagOf(legId(l.callId)) === CALL_SHARDS.tagOf(legId(legs[0]!.callId))) legs.push(l);
+  }
   for (const [i, l] of legs.entries()) {
     await unansweredLeg(peer, l, 'inbound', 486, { attempt: at(`09:0${i}:00`), end: at(`09:0${i}:01`) });
     if (i < 2) await eventually(async () => (await spoolDepth()) === i + 1);

@@ -54,7 +54,9 @@ t.test('SIGTERM while events are in flight: lost counts only what was lost (none
     const ids = legs.map((l) => l.callId);
     const [rows] = await stores.pool.query<RowDataPacket[]>('SELECT sip_callid FROM cdrs WHERE sip_callid IN (?)', [ids]);
     const spool = createSpool(stores.redis, stores.prefix, 1);
-    const spooled = (await stores.redis.lrange(spool.key, 0, -1)).map((j) => (JSON.parse(j) as { callId: string }).callId).filter((id) => ids.includes(id));
+    const all: string[] = [];
+    for (const sh of spool.shards) all.push(...(await stores.redis.lrange(sh.key, 0, -1)));
+    const spooled = all.map((j) => (JSON.parse(j) as { callId: string }).callId).filter((id) => ids.includes(id));
     const recorded = new Set([...rows.map((r) => String(r.sip_callid)), ...spooled]);
     // Each leg's stop follows its attempt on one connection: every stop received is a leg to record.
     t.ok(recorded.size >= 1, `round ${round}: some legs were recorded (${recorded.size})`);

@@ -50,7 +50,7 @@ function writer(o: { batchSize?: number; pool?: Pool; owner?: string } = {}) {
 }
 
 const push = (spool: ReturnType<typeof createSpool>, ...rows: (SpoolRow | string)[]) =>
-  stores.redis.rpush(spool.key, ...rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))));
+  stores.redis.rpush(spool.shards[0]!.key, ...rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))));
 
 t.test('rows are written in multi-row batches of at most batchSize', async (t) => {
   const { w, spool, metrics } = writer({ batchSize: 2 });
@@ -98,14 +98,15 @@ t.test('one writer at a time: the lock holder writes, the other leaves the spool
 });
 
 t.test('a trim removes only the batch that was read, and only for the lock holder', async (t) => {
-  const { spool } = writer();
-  await push(spool, row({ callId: 'one@x' }), row({ callId: 'two@x' }), row({ callId: 'three@x' }));
+  const { spool: whole } = writer();
+  await push(whole, row({ callId: 'one@x' }), row({ callId: 'two@x' }), row({ callId: 'three@x' }));
+  const spool = whole.shards[0]!;
   t.ok(await spool.lock('A', 10_000));
   const batch = await spool.head(2);
   t.equal(await spool.trim('B', 10_000, batch), 'not_owner');
   t.equal(await spool.trim('A', 10_000, batch), 'trimmed');
   t.equal(await spool.trim('A', 10_000, batch), 'moved', 'a resent trim removes nothing more');
-  t.same((await spool.head(10)).map((j) => JSON.parse(j).callId), ['three@x']);
+  t.same((await spool.head(10)).map((j: string) => (JSON.parse(j) as { callId: string }).callId), ['three@x']);
 });
 
 t.test('rows spooled while MySQL was down are resolved and checked for opt-out when written', async (t) => {

@@ -42,7 +42,7 @@ t.test('sipp registers; the hook, holding the password, checks its MD5 digest an
   const run = await sipp(200, '127.0.0.21');
   t.equal(run.code, 0, 'sipp: challenged, then 200', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.match(run.messages, /SIP\/2\.0 200 OK[\s\S]*expires=300/i, 'sipp was told the hook\'s 300 s');
-  const [key] = await stores.redis.keys(`${stores.prefix}bind:${accountSid}:erin:*`);
+  const [key] = await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:erin:*`);
   const pttl = await stores.redis.pttl(key!);
   t.ok(pttl > 290_000 && pttl <= 300_000, `binding TTL ${pttl} ms`);
   const call = hook.calls.at(-1)!;
@@ -56,6 +56,6 @@ t.test('the hook answers 500: sipp gets 503, and nothing is stored', async (t) =
   const run = await sipp(503, '127.0.0.22');
   t.equal(run.code, 0, 'sipp: challenged, then 503', run.code === 0 ? {} : { sipp: describeRun(run) });
   t.match(run.messages, /Retry-After: 5/);
-  t.same(await stores.redis.keys(`${stores.prefix}bind:${accountSid}:*`), []);
+  t.same(await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:*`), []);
   t.match((await daemon.get('/metrics')).body, /sip_sidecar_registration_hook_requests_total\{result="http_error"\} 1/);
 });

@@ -61,7 +61,7 @@ async function phone(o: { transport: 'udp' | 'tcp'; address: string; contactHost
 }
 
 const ttlOf = async (contactHost: string) => {
-  for (const key of await stores.redis.keys(`${stores.prefix}bind:${accountSid}:alice:*`)) {
+  for (const key of await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:alice:*`)) {
     if ((await stores.redis.get(key))!.includes(`@${contactHost}`)) return stores.redis.pttl(key);
   }
   return null;

@@ -32,7 +32,7 @@ t.teardown(async () => {
 });
 
 async function bindingsOf(user: string) {
-  const keys = await stores.redis.keys(`${stores.prefix}bind:${accountSid}:${user}:*`);
+  const keys = await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:${user}:*`);
   return Promise.all(keys.map(async (key) => ({ key, value: JSON.parse((await stores.redis.get(key))!), pttl: await stores.redis.pttl(key) })));
 }
 

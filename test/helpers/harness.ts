@@ -4,16 +4,17 @@
 import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import Srf from 'drachtio-srf';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { loadConfig, type Config, type Env } from '../../config/index.js';
 import { createAccountQueries } from '../../lib/db/provision.js';
 import { createPool, type Pool } from '../../lib/db/pool.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { createMetrics, type Metrics } from '../../lib/metrics.js';
-import { createRedisConnections } from '../../lib/redis.js';
+import { createRedisConnections, scanKeys, type RedisClient } from '../../lib/redis.js';
 import { createSidecar, type Sidecar } from '../../lib/sidecar.js';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
+import { startCluster, startSentinelSet, type Cluster as TestCluster, type SentinelSet } from './redis-servers.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const MYSQL_ROOT = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
@@ -23,7 +24,51 @@ export const MYSQL_ROOT = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:
 const NAMESPACE = (process.env.TEST_NAMESPACE ?? '').replace(/\W/g, '_');
 export const testDatabase = (name: string) => `sidecar_t_${NAMESPACE}${name.replace(/\W/g, '_')}`.slice(0, 64);
 
-export interface Stores { name: string; database: string; prefix: string; redis: Redis; pool: Pool; mysqlUrl: string; close(): Promise<void> }
+/**
+ * The Redis topology the stores (and every daemon started on them) use: TEST_REDIS_TOPOLOGY=single (the
+ * shared server, the default), sentinel (a private master, replica and three sentinels) or cluster (a
+ * private 3+3 Redis Cluster). The private servers are started once per test file, at its first
+ * freshStores, and stopped by its last close.
+ */
+export const TOPOLOGY = (process.env.TEST_REDIS_TOPOLOGY ?? 'single') as 'single' | 'sentinel' | 'cluster';
+if (!['single', 'sentinel', 'cluster'].includes(TOPOLOGY)) throw new Error(`TEST_REDIS_TOPOLOGY must be single, sentinel or cluster (got ${TOPOLOGY})`);
+
+interface Topology { env: Env; client(): RedisClient; stop(): Promise<void> }
+let topology: Promise<Topology> | null = null;
+let users = 0;
+
+async function startTopology(): Promise<Topology> {
+  if (TOPOLOGY === 'sentinel') {
+    const set: SentinelSet = await startSentinelSet();
+    return {
+      env: { REDIS_SENTINELS: set.sentinelList },
+      client: () => new Redis({ sentinels: set.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: set.masterName }),
+      stop: () => set.stop(),
+    };
+  }
+  if (TOPOLOGY === 'cluster') {
+    const cluster: TestCluster = await startCluster();
+    return {
+      env: { REDIS_CLUSTER_NODES: cluster.seedList },
+      client: () => new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { slotsRefreshInterval: 2000 }),
+      stop: () => cluster.stop(),
+    };
+  }
+  return { env: {}, client: () => new Redis(REDIS_URL), stop: async () => {} };
+}
+
+export interface Stores {
+  name: string; database: string; prefix: string;
+  /** A client of the test's topology, for assertions (a Cluster client on a cluster). */
+  redis: RedisClient;
+  /** REDIS_SENTINELS or REDIS_CLUSTER_NODES of the topology; empty for the single server. */
+  redisEnv: Env;
+  /** Keys matching `pattern`, from every master. */
+  keys(pattern: string): Promise<string[]>;
+  /** Another connection to the test's topology (a subscriber, say); the caller disconnects it. */
+  client(): RedisClient;
+  pool: Pool; mysqlUrl: string; close(): Promise<void>;
+}
 
 /** A fresh database and key prefix for one test file, plus clients for assertions. */
 export async function freshStores(name: string): Promise<Stores> {
@@ -32,23 +77,33 @@ export async function freshStores(name: string): Promise<Stores> {
   const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
   await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await admin.end();
-  const redis = new Redis(REDIS_URL);
+  topology ??= startTopology();
+  users++;
+  const top = await topology;
+  const redis = top.client();
+  // A cluster client learns the masters (nodes('master')) only once ready.
+  if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
   await clearPrefix(redis, prefix);
   const mysqlUrl = `${MYSQL_ROOT}/${database}`;
   const pool = createPool({ url: mysqlUrl, database }, 4);
   return {
-    name, database, prefix, redis, pool, mysqlUrl,
-    async close() { await pool.end(); redis.disconnect(); },
+    name, database, prefix, redis, pool, mysqlUrl, redisEnv: top.env,
+    keys: (pattern) => scanKeys(redis, pattern),
+    client: () => top.client(),
+    async close() {
+      await pool.end();
+      redis.disconnect();
+      if (--users === 0 && topology) {
+        topology = null;
+        await top.stop();
+      }
+    },
   };
 }
 
-export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+export async function clearPrefix(redis: RedisClient, prefix: string): Promise<void> {
+  // One key per DEL: on a cluster the keys live in many slots.
+  for (const k of await scanKeys(redis, `${prefix}*`)) await redis.del(k);
 }
 
 export interface Daemon {
@@ -74,6 +129,7 @@ export function daemonEnv(stores: Stores, drachtioPorts: number[]): Env {
       : { DRACHTIO_HOST: '127.0.0.1', DRACHTIO_PORT: String(drachtioPorts[0] ?? 1) }),
     DRACHTIO_RETRY_MAX_DELAY_MS: '200',
     REDIS_URL,
+    ...stores.redisEnv,
     REDIS_KEY_PREFIX: stores.prefix,
     MYSQL_URL: stores.mysqlUrl,
     HTTP_HOST: '127.0.0.1',
@@ -90,6 +146,8 @@ export async function startDaemon(stores: Stores, peer: DrachtioPeer | DrachtioP
     LOG_LEVEL: 'info',
     NONCE_SECRET: 'test-nonce-secret',
     ...(o.listen ? { DRACHTIO_LISTEN_PORT: '0', DRACHTIO_LISTEN_HOST: '127.0.0.1' } : {}),
+    // A test that names its own REDIS_URL (a proxy it cuts, a private server) gets that one server.
+    ...(o.env?.REDIS_URL ? { REDIS_SENTINELS: undefined, REDIS_CLUSTER_NODES: undefined } : {}),
     ...o.env,
   });
   const rawLogs: string[] = [];

@@ -107,7 +107,7 @@ t.test('answers never outlive the binding keys: a key that expired or was erased
   const d = device({ sourceAddress: '198.51.100.11', sourcePort: 5071 });
   t.equal((await d.register()).status, 200);
   t.equal((await locate(`alice@${DOMAIN}`)).status, 200);
-  const [key] = await stores.redis.keys(`${stores.prefix}bind:${accountSid}:alice:*`);
+  const [key] = await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:alice:*`);
   await stores.redis.pexpire(key!, 1); // the binding's own TTL running out, while the AOR index still lists it
   await new Promise((r) => setTimeout(r, 20));
   t.equal((await locate(`alice@${DOMAIN}`)).status, 404, 'expired: not found, with no cache in between');

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { ResultSetHeader } from 'mysql2/promise';
-import { createCallState, legId } from '../../lib/calls/correlate.js';
+import { createCallState, legKeys } from '../../lib/calls/correlate.js';
 import { sqlDateTime } from '../../lib/calls/row.js';
 import { createSpool } from '../../lib/calls/spool.js';
 import { createHasher } from '../../lib/log.js';
@@ -68,7 +68,7 @@ export function auditWorld(t: Test, name: string): AuditWorld {
       const spool = createSpool(w.stores.redis, w.stores.prefix, 10);
       deps = {
         redis: w.stores.redis, pool: w.stores.pool, prefix: w.stores.prefix, hash: createHasher('audit-test'), retentionDays: 30,
-        bindings: createBindingStore(w.stores.redis, w.stores.prefix), isCallDataKey: (k) => calls.isLegKey(k) || k === spool.key,
+        bindings: createBindingStore(w.stores.redis, w.stores.prefix), isCallDataKey: (k) => calls.isLegKey(k) || spool.isSpoolKey(k),
         restrictionHash: null,
       };
     }
@@ -94,7 +94,7 @@ export function auditWorld(t: Test, name: string): AuditWorld {
       return r;
     },
     async bindingKey() {
-      const keys = await w.stores.redis.keys(`${w.stores.prefix}bind:*`);
+      const keys = await w.stores.keys(`${w.stores.prefix}bind:*`);
       if (keys.length !== 1) throw new Error(`expected one binding, found ${keys.length}`);
       return keys[0]!;
     },
@@ -109,7 +109,7 @@ export function auditWorld(t: Test, name: string): AuditWorld {
     deleteCdr: (id) => w.stores.pool.query('DELETE FROM cdrs WHERE cdr_id = ?', [id]),
     runCli: () => new Promise((resolve) => {
       execFile(process.execPath, [CLI], {
-        env: { PATH: process.env.PATH, MYSQL_URL: w.stores.mysqlUrl, REDIS_URL, REDIS_KEY_PREFIX: w.stores.prefix, LOG_HASH_KEY: 'cli-test' },
+        env: { PATH: process.env.PATH, MYSQL_URL: w.stores.mysqlUrl, REDIS_URL, ...w.stores.redisEnv, REDIS_KEY_PREFIX: w.stores.prefix, LOG_HASH_KEY: 'cli-test' },
         timeout: 20_000,
       }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
     }),
@@ -154,7 +154,7 @@ export function auditWorld(t: Test, name: string): AuditWorld {
     await peer.sendCdr('attempt', 'network', tod(new Date().toISOString()), w.inFlight.invite);
     await waitRows(stores.pool, w.legs[0]!.callId);
     await waitRows(stores.pool, w.legs[3]!.callId);
-    await eventually(async () => (await stores.redis.exists(`${stores.prefix}cdr:leg:${legId(w.inFlight.callId)}`)) === 1);
+    await eventually(async () => (await stores.redis.exists(legKeys(stores.prefix, w.inFlight.callId).leg)) === 1);
   });
   t.teardown(async () => {
     await w.daemon?.close();

@@ -49,14 +49,14 @@ t.test('rows spooled without an account are resolved and erased with it; others 
     row({ callId: 'resolved-theirs', accountSid: theirs, toUser: '15550002222' }),
     row({ callId: 'unresolved-nobody', resolve: resolveTo('19999999999'), toUser: '19999999999' }),
   ];
-  await stores.redis.rpush(spool.key, ...rows.map((r) => JSON.stringify(r)));
+  await stores.redis.rpush(spool.shards[0]!.key, ...rows.map((r) => JSON.stringify(r)));
 
   t.same(await service.eraseCdrs(mine), { cdrs: 0, spooled: 2, held: 0 });
-  const left = (await stores.redis.lrange(spool.key, 0, -1)).map((j) => (JSON.parse(j) as SpoolRow).callId);
+  const left = (await stores.redis.lrange(spool.shards[0]!.key, 0, -1)).map((j) => (JSON.parse(j) as SpoolRow).callId);
   t.same(left, ['unresolved-theirs', 'resolved-theirs', 'unresolved-nobody'], 'exactly the account\'s rows went, order kept');
 
   t.same(await service.eraseCdrsOfNumber(theirs, '+15550002222'), { cdrs: 0, spooled: 2, held: 0 }, 'by number, either spelling');
-  t.same((await stores.redis.lrange(spool.key, 0, -1)).map((j) => (JSON.parse(j) as SpoolRow).callId), ['unresolved-nobody']);
+  t.same((await stores.redis.lrange(spool.shards[0]!.key, 0, -1)).map((j) => (JSON.parse(j) as SpoolRow).callId), ['unresolved-nobody']);
   await changes.close();
 });
 

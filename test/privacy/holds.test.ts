@@ -69,7 +69,7 @@ t.teardown(async () => {
 const rows: Record<string, InsertedCdr> = {};
 const audit = () => runAudit({
   redis: stores.redis, pool: stores.pool, prefix: stores.prefix, hash, retentionDays: 30, restrictionHash: null,
-  bindings: createBindingStore(stores.redis, stores.prefix), isCallDataKey: (k) => k === spool.key, now: () => clock.ms,
+  bindings: createBindingStore(stores.redis, stores.prefix), isCallDataKey: (k) => spool.isSpoolKey(k), now: () => clock.ms,
 });
 const partitionOf = async (name: string) => {
   const [[r]] = await stores.pool.query<RowDataPacket[]>(
@@ -151,19 +151,19 @@ t.test('erasure keeps held rows, in both tables and in the spool, and says how m
     f: 1, callId: 'spooled-whole', accountSid: whole, direction: 'inbound', fromUser: '15557770000', toUser: '15550001111', remoteHost: '203.0.113.5',
     attemptedAt: NOW - 60_000, answeredAt: null, terminatedAt: NOW - 50_000, duration: 0, answered: false, sipStatus: 486, reason: 'call-rejected', role: null, userAgent: null,
   };
-  await stores.redis.rpush(spool.key, JSON.stringify(spooled), JSON.stringify({ ...spooled, callId: 'spooled-narrow-other', accountSid: narrow, fromUser: '15559990000' }));
+  await stores.redis.rpush(spool.shards[0]!.key, JSON.stringify(spooled), JSON.stringify({ ...spooled, callId: 'spooled-narrow-other', accountSid: narrow, fromUser: '15559990000' }));
   t.same(await service.eraseCdrs(whole), { cdrs: 0, spooled: 0, held: 5 }, 'the whole account is held: nothing goes');
   t.same(await service.eraseCdrsOfNumber(narrow, '15553330001'), { cdrs: 0, spooled: 0, held: 3 }, "N's calls are held, with or without +");
   t.same(await service.eraseCdrs(narrow), { cdrs: 1, spooled: 1, held: 3 }, 'the calls of other numbers go');
   t.same(await callIds(stores.pool, 'cdrs', 'account_sid = ?', [narrow]), sorted([rows.narrowRecentN!]));
-  t.same((await stores.redis.lrange(spool.key, 0, -1)).map((j) => (JSON.parse(j) as SpoolRow).callId), ['spooled-whole']);
+  t.same((await stores.redis.lrange(spool.shards[0]!.key, 0, -1)).map((j) => (JSON.parse(j) as SpoolRow).callId), ['spooled-whole']);
 });
 
 t.test('account closure keeps held rows and the holds; everything else of the account goes', async (t) => {
   const counts = await service.closeAccount(whole);
   t.match(counts, { cdrs: 0, spooled: 0, held: 5, accounts: 1, clients: 1 });
   t.equal((await callIds(stores.pool, 'cdrs', 'account_sid = ?', [whole])).length + (await callIds(stores.pool, 'cdrs_held', 'account_sid = ?', [whole])).length, 4);
-  t.equal(await stores.redis.llen(spool.key), 1, 'its spooled row is held too');
+  t.equal(await stores.redis.llen(spool.shards[0]!.key), 1, 'its spooled row is held too');
   const [[acct]] = await stores.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM accounts WHERE account_sid = ?', [whole]);
   t.equal(Number(acct!.n), 0, 'the account itself is gone');
   t.equal((await holds.list(whole)).length, 1, 'the hold outlives the account');

@@ -69,7 +69,7 @@ const restrictedSkips = async () => (await metric(a.metrics.cdrsSkipped, { reaso
 t.test('the restriction list reaches another instance over the account-changes channel within 1 s', async (t) => {
   const listA = createRestrictionList({ pool: stores.pool, hashKey: KEY, log });
   const listB = createRestrictionList({ pool: stores.pool, hashKey: KEY, log });
-  const subscriber = stores.redis.duplicate();
+  const subscriber = stores.client();
   const changes = createAccountChanges({ publisher: stores.redis, subscriber, prefix: stores.prefix, log });
   t.teardown(async () => { await changes.close(); subscriber.disconnect(); });
   await changes.subscribe((m) => { if (m === RESTRICTIONS_CHANGED) void listB.sync(); });
@@ -137,7 +137,7 @@ t.test('a row spooled by an instance that had not heard yet is dropped by the wr
     f: 1, callId: 'late-spooled-restricted', accountSid: acct2, direction: 'inbound', fromUser: R, toUser: '15550008002', remoteHost: '203.0.113.5',
     attemptedAt: Date.now() - 60_000, answeredAt: null, terminatedAt: Date.now() - 50_000, duration: 0, answered: false, sipStatus: 486, reason: 'call-rejected', role: null, userAgent: null,
   };
-  await stores.redis.rpush(spool.key, JSON.stringify(row), JSON.stringify({ ...row, callId: 'late-spooled-other', fromUser: '15559990000' }));
+  await stores.redis.rpush(spool.shards[0]!.key, JSON.stringify(row), JSON.stringify({ ...row, callId: 'late-spooled-other', fromUser: '15559990000' }));
   await waitRows(stores.pool, 'late-spooled-other');
   t.same(await callIds(stores.pool, 'cdrs', 'sip_callid = ?', ['late-spooled-restricted']), []);
   t.equal(await restrictedSkips(), skips + 1);

@@ -57,7 +57,7 @@ t.teardown(async () => {
 const device = (o: Partial<Device['o']>) => Device.via(peer, { user: 'nat', password: 'pinhole', domain: DOMAIN, ...o });
 
 async function bindings() {
-  const keys = await stores.redis.keys(`${stores.prefix}bind:${accountSid}:nat:*`);
+  const keys = await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:nat:*`);
   return Promise.all(keys.map(async (key) => ({ value: JSON.parse((await stores.redis.get(key))!), pttl: await stores.redis.pttl(key) })));
 }
 

@@ -35,7 +35,7 @@ t.test('challenge and authenticated REGISTER over per-request connections, each 
   const res = await d.register();
   t.equal(res.status, 200);
   t.same(closed, [true, true], 'srf.endSession closed both connections');
-  const keys = await stores.redis.keys(`${stores.prefix}bind:${accountSid}:carol:*`);
+  const keys = await stores.keys(`${stores.prefix}bind:{b*}:${accountSid}:carol:*`);
   t.equal(keys.length, 1);
   const b = JSON.parse((await stores.redis.get(keys[0]!))!);
   t.equal(b.sourceAddress, '192.0.2.44');

@@ -24,7 +24,7 @@ export function registerWorld(t: Test, name: string): RegisterWorld {
     device: (o: Partial<Device['o']> = {}) =>
       Device.via(w.peer, { user: 'alice', password: 'wonderland', domain: DOMAIN, sourceAddress: DEVICE_IP, sourcePort: 5070, ...o }),
     async bindingsOf(user: string) {
-      const keys = await w.stores.redis.keys(`${w.stores.prefix}bind:${w.accountSid}:${user}:*`);
+      const keys = await w.stores.keys(`${w.stores.prefix}bind:{b*}:${w.accountSid}:${user}:*`);
       return Promise.all(keys.map(async (key) => ({
         key, value: JSON.parse((await w.stores.redis.get(key))!) as Record<string, unknown>, pttl: await w.stores.redis.pttl(key),
       })));

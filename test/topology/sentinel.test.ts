@@ -39,7 +39,7 @@ const phone = (port: number) => Device.via(peer, { user: 'alice', password: 'won
 t.test('REGISTERs and CDRs go to the master the sentinels name, not to REDIS_URL', async (t) => {
   t.equal((await phone(5100).register()).status, 200);
   t.equal((await bindings()).length, 1, 'the binding is on the sentinel master');
-  t.same(await stores.redis.keys(`${stores.prefix}bind:*`), [], 'nothing on the server of REDIS_URL');
+  t.same(await stores.keys(`${stores.prefix}bind:*`), [], 'nothing on the server of REDIS_URL');
   const l = leg({ fromUser: '15550002222', toUser: '15558880001', toHost: DOMAIN, sourceIp: '198.51.100.61' });
   const now = new Date().toISOString();
   await answeredLeg(peer, l, 'inbound', { attempt: now, answer: now, end: now });

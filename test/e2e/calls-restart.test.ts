@@ -30,6 +30,14 @@ t.test('killed while ringing: the daemon reconnects, the attempt ends in one not
   const legs = createCallState(w.stores.redis, w.stores.prefix, 86_400);
   const recorded = await eventually(async () => (await legs.listInFlight(Date.now())).some((l) => l.fromNetwork && l.attemptedAt !== null), 10_000);
   t.ok(recorded, 'the daemon recorded the ringing call\'s attempt');
+  // The callee rings as soon as the proxied INVITE reaches it: wait until drachtio-server has reported that
+  // INVITE too (the leg's application-side attempt), so the kill lands while the call rings, not before.
+  t.ok(await eventually(async () => {
+    for (const k of await w.stores.redis.keys(`${w.stores.prefix}cdr:leg:*`)) if ((await w.stores.redis.hget(k, 'a:application')) === '1') return true;
+    return false;
+  }, 10_000, 25, 'the forwarded INVITE reported (attempt/application)'), 'the INVITE reached the callee');
+  // and for the callee's 180 to reach the caller through drachtio-server (sipp writes it to its trace as it goes)
+  await eventually(async () => /SIP\/2\.0 180 /.test(await ringing.uac.messagesSoFar()), 10_000, 25, 'the caller\'s sipp to receive 180');
   const connectsBefore = connects();
 
   await w.drachtio.kill();

@@ -54,6 +54,8 @@ export interface Sipp {
   stop(graceMs?: number): Promise<SippRun>;
   /** With `stats`: the statistics sipp has written so far (a row a second), for a caller watching a run. */
   statsSoFar(): Promise<string>;
+  /** The messages sipp has traced so far (-trace_msg), for a test waiting on one while the call runs. */
+  messagesSoFar(): Promise<string>;
 }
 
 export async function startSipp(o: SippOptions): Promise<Sipp> {
@@ -99,6 +101,7 @@ export async function startSipp(o: SippOptions): Promise<Sipp> {
     port, done,
     get pid() { return child.pid; },
     statsSoFar: () => readFile(join(dir, 'stats.csv'), 'utf8').catch(() => ''),
+    messagesSoFar: () => readFile(join(dir, 'messages.log'), 'utf8').catch(() => ''),
     async stop(graceMs = 2000) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGUSR1');

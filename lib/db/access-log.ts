@@ -1,7 +1,7 @@
 // Every statement on `admin_access_log`: appended in batches, streamed out, purged after 400 days.
 // No erasure of an account touches it (it names accounts only by keyed hash).
 import type { Readable } from 'node:stream';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { deleteInBatches } from './cdrs.js';
 import type { Db } from './db.js';
 
@@ -41,4 +41,11 @@ export function streamAccessEntries(pool: Pool, since: Date, until: Date): Reada
 
 export function purgeAccessEntries(db: Db, before: Date): Promise<number> {
   return deleteInBatches(db, 'DELETE FROM admin_access_log WHERE at < ?', [before]);
+}
+
+/** Up to `limit` ids of entries whose token name or route holds something like an IP address (the audit). */
+export async function accessLogIdsWithAddresses(db: Db, limit: number): Promise<number[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT id FROM admin_access_log WHERE CONCAT_WS('\n', token_name, route) REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT ${limit}`);
+  return rows.map((r) => Number(r.id));
 }

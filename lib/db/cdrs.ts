@@ -57,24 +57,34 @@ export function streamCdrsOf(pool: Pool, columns: readonly string[], f: CdrFilte
   return pool.pool.query(`SELECT ${columns.join(', ')} FROM cdrs WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
 }
 
+/** cdrs, or cdrs_held (the same columns: rows past retention a legal hold keeps). */
+export type CdrTable = 'cdrs' | 'cdrs_held';
+
 /** Up to `limit` ids of rows where one of `columns` matches the regular expression `pattern`. */
-export async function cdrIdsMatching(db: Db, columns: readonly string[], pattern: string, limit: number): Promise<number[]> {
+export async function cdrIdsMatching(db: Db, columns: readonly string[], pattern: string, limit: number, table: CdrTable = 'cdrs'): Promise<number[]> {
   const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT cdr_id FROM cdrs WHERE ${columns.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT ${limit}`, columns.map(() => pattern));
+    `SELECT cdr_id FROM ${table} WHERE ${columns.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT ${limit}`, columns.map(() => pattern));
   return rows.map((r) => Number(r.cdr_id));
 }
 
 /** Up to `limit` rows whose caller or callee looks like it may hold an IP address (a coarse SQL filter). */
-export async function cdrsWithAddressLikeUsers(db: Db, limit: number): Promise<{ cdrId: number; fromUser: string | null; toUser: string | null }[]> {
+export async function cdrsWithAddressLikeUsers(db: Db, limit: number, table: CdrTable = 'cdrs'): Promise<{ cdrId: number; fromUser: string | null; toUser: string | null }[]> {
   const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT cdr_id, from_user, to_user FROM cdrs WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT ${limit}`);
+    `SELECT cdr_id, from_user, to_user FROM ${table} WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT ${limit}`);
   return rows.map((r) => ({ cdrId: Number(r.cdr_id), fromUser: r.from_user as string | null, toUser: r.to_user as string | null }));
 }
 
-/** How many rows were attempted before `cutoff`, and the lowest id among them. */
-export async function countCdrsBefore(db: Db, cutoff: Date): Promise<{ n: number; sample: number | null }> {
-  const [[row]] = await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM cdrs WHERE attempted_at < ?', [cutoff]);
+/** How many rows were attempted before `cutoff` and fail `except` (SQL with its params), and the lowest id among them. */
+export async function countCdrsBefore(db: Db, cutoff: Date, table: CdrTable = 'cdrs', except = { where: 'FALSE', params: [] as unknown[] }): Promise<{ n: number; sample: number | null }> {
+  const [[row]] = await db.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM ${table} WHERE attempted_at < ? AND NOT ${except.where}`, [cutoff, ...except.params]);
   return { n: Number(row!.n), sample: row!.sample === null ? null : Number(row!.sample) };
+}
+
+/** Every row of `table` that ended after `since`: id, caller, callee and end, streamed. */
+export function streamCdrUsersEndedAfter(pool: Pool, table: CdrTable, since: Date): AsyncIterable<{ cdr_id: number; from_user: string | null; to_user: string | null; terminated_at: Date }> {
+  return pool.pool.query(`SELECT cdr_id, from_user, to_user, terminated_at FROM ${table} WHERE terminated_at > ?`, [since]).stream() as unknown as
+    AsyncIterable<{ cdr_id: number; from_user: string | null; to_user: string | null; terminated_at: Date }>;
 }
 
 /**

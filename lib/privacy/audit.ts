@@ -10,12 +10,16 @@
 //                       (plus OPT_OUT_GRACE_MS)
 // Rows past retention that a standing legal hold covers are no breach: the report counts them as `held`.
 // Findings name where, never what: a key family and a hash, or a table and a row id.
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import { POLICY_MAX_IP_RETENTION_SECONDS } from '../../config/index.js';
 import type { Hasher } from '../log.js';
 import { AUDIT_CHECKS, type AuditCheck } from '../metrics.js';
 import { scanKeys, type RedisClient } from '../redis.js';
+import { accessLogIdsWithAddresses } from '../db/access-log.js';
+import { cdrIdsEndedBetween, cdrIdsMatching, cdrsWithAddressLikeUsers, countCdrsBefore, streamCdrUsersEndedAfter, type CdrTable } from '../db/cdrs.js';
 import { countRows } from '../db/cdrs-held.js';
+import { optOutHistory } from '../db/erasure-audit.js';
+import { allRows, baseTables } from '../db/tables.js';
 import { allRestrictions } from '../db/restrictions.js';
 import { DAY_MS } from '../time.js';
 import { bareNumber, holdSet, loadHoldSet } from './holds.js';
@@ -91,13 +95,10 @@ const OWN_CHECKS = new Set(['cdrs', 'cdrs_held', 'admin_access_log']);
 
 /** Returns the count of rows past retention that a legal hold keeps. */
 async function auditMysql(d: AuditDeps, now: number, breach: Breach): Promise<number> {
-  const [tables] = await d.pool.query<RowDataPacket[]>(
-    `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`);
-  const names = new Set((tables as { t: string }[]).map((r) => r.t));
+  const names = new Set(await baseTables(d.pool));
   for (const t of names) {
     if (OWN_CHECKS.has(t)) continue;
-    const [rows] = await d.pool.query<RowDataPacket[]>(`SELECT * FROM \`${t}\``);
-    rows.forEach((row, i) => {
+    (await allRows(d.pool, t)).forEach((row, i) => {
       const text = Object.values(row).filter((v) => typeof v === 'string').join('\n');
       // A registration hook's URL may name the customer's server by address: theirs, not an end user's.
       const ipText = t === 'accounts' ? Object.entries(row).filter(([k, v]) => k !== 'registration_hook_url' && typeof v === 'string').map(([, v]) => v).join('\n') : text;
@@ -106,47 +107,38 @@ async function auditMysql(d: AuditDeps, now: number, breach: Breach): Promise<nu
     });
   }
   if (names.has('admin_access_log')) {
-    const [rows] = await d.pool.query<RowDataPacket[]>(
-      `SELECT id FROM admin_access_log WHERE CONCAT_WS('\n', token_name, route) REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
-    for (const r of rows) breach('ip_outside_binding', `mysql admin_access_log id=${r.id}`);
+    for (const id of await accessLogIdsWithAddresses(d.pool, 1000)) breach('ip_outside_binding', `mysql admin_access_log id=${id}`);
   }
   if (!names.has('cdrs')) return 0;
 
   const cutoff = new Date(now - d.retentionDays * DAY_MS);
   const holds = names.has('legal_holds') ? await loadHoldSet(d.pool, new Date(now)) : holdSet([]);
   let held = 0;
-  for (const table of names.has('cdrs_held') ? ['cdrs', 'cdrs_held'] : ['cdrs']) {
-    const textCols = ['sip_callid', 'from_user', 'to_user', 'remote_host', 'user_agent', 'termination_reason'];
-    const [bodies] = await d.pool.query<RowDataPacket[]>(
-      `SELECT cdr_id FROM ${table} WHERE ${textCols.map((c) => `${c} REGEXP ?`).join(' OR ')} LIMIT 1000`, textCols.map(() => SQL_SIP_BODY));
-    for (const r of bodies) breach('sip_body_stored', `mysql ${table} cdr_id=${r.cdr_id}`);
-    const [ips] = await d.pool.query<RowDataPacket[]>(
-      `SELECT cdr_id, from_user, to_user, sip_callid FROM ${table} WHERE from_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' OR to_user REGEXP '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|::' LIMIT 1000`);
-    for (const r of ips) if (hasIp(`${r.from_user ?? ''}\n${r.to_user ?? ''}`)) breach('ip_outside_binding', `mysql ${table} cdr_id=${r.cdr_id}`);
-
-    const [[old]] = await d.pool.query<RowDataPacket[]>(
-      `SELECT COUNT(*) AS n, MIN(cdr_id) AS sample FROM ${table} WHERE attempted_at < ? AND NOT ${holds.where}`, [cutoff, ...holds.params]);
-    if (Number(old!.n) > 0) breach('cdr_past_retention', `mysql ${table} ${old!.n} rows, e.g. cdr_id=${old!.sample}`, Number(old!.n));
-    if (holds.holds.length) held += await countRows(d.pool, table as 'cdrs', `attempted_at < ? AND ${holds.where}`, [cutoff, ...holds.params]);
+  const cdrTables: CdrTable[] = names.has('cdrs_held') ? ['cdrs', 'cdrs_held'] : ['cdrs'];
+  const textCols = ['sip_callid', 'from_user', 'to_user', 'remote_host', 'user_agent', 'termination_reason'];
+  for (const table of cdrTables) {
+    for (const id of await cdrIdsMatching(d.pool, textCols, SQL_SIP_BODY, 1000, table)) breach('sip_body_stored', `mysql ${table} cdr_id=${id}`);
+    for (const r of await cdrsWithAddressLikeUsers(d.pool, 1000, table)) {
+      if (hasIp(`${r.fromUser ?? ''}\n${r.toUser ?? ''}`)) breach('ip_outside_binding', `mysql ${table} cdr_id=${r.cdrId}`);
+    }
+    const old = await countCdrsBefore(d.pool, cutoff, table, holds);
+    if (old.n > 0) breach('cdr_past_retention', `mysql ${table} ${old.n} rows, e.g. cdr_id=${old.sample}`, old.n);
+    if (holds.holds.length) held += await countRows(d.pool, table, `attempted_at < ? AND ${holds.where}`, [cutoff, ...holds.params]);
   }
-  if (names.has('cdr_restrictions')) await auditRestrictions(d, [...names].filter((t) => t === 'cdrs' || t === 'cdrs_held'), breach);
+  if (names.has('cdr_restrictions')) await auditRestrictions(d, cdrTables, breach);
 
   if (!names.has('cdr_opt_out_history')) return held;
   // Each opt-out covers the legs ending more than OPT_OUT_GRACE_MS after it and before the next
   // opt-in. The windows are worked out here from the (short) history of the accounts that ever opted
   // out, then looked up with bound parameters: no join between cdrs and tables of another collation
   // (cdrs is utf8mb4_unicode_ci, the other tables utf8mb4_general_ci), and the cdrs index serves it.
-  const [history] = await d.pool.query<RowDataPacket[]>(
-    `SELECT account_sid, disable_cdrs, changed_at FROM cdr_opt_out_history
-      WHERE account_sid IN (SELECT account_sid FROM cdr_opt_out_history WHERE disable_cdrs = 1)
-      ORDER BY account_sid, changed_at, id`);
   const windows: { accountSid: string; from: number; to: number | null }[] = [];
   let open: { accountSid: string; from: number } | null = null;
-  for (const h of history) {
-    const accountSid = String(h.account_sid);
-    const at = (h.changed_at as Date).getTime();
+  for (const h of await optOutHistory(d.pool)) {
+    const accountSid = h.accountSid;
+    const at = h.changedAt.getTime();
     if (open && open.accountSid !== accountSid) { windows.push({ ...open, to: null }); open = null; }
-    if (Number(h.disable_cdrs) === 1) open ??= { accountSid, from: at };
+    if (h.disableCdrs) open ??= { accountSid, from: at };
     else if (open) { windows.push({ ...open, to: at }); open = null; }
   }
   if (open) windows.push({ ...open, to: null });
@@ -155,18 +147,15 @@ async function auditMysql(d: AuditDeps, now: number, breach: Breach): Promise<nu
     const from = w.from + OPT_OUT_GRACE_MS;
     // A window closed before the retention cut-off can only hold rows cdr_past_retention reports.
     if ((w.to !== null && w.to <= from) || (w.to !== null && w.to <= cutoff.getTime()) || found >= 1000) continue;
-    const [rows] = await d.pool.query<RowDataPacket[]>(
-      `SELECT cdr_id FROM cdrs WHERE account_sid = ? AND terminated_at > ?${w.to === null ? '' : ' AND terminated_at < ? AND attempted_at < ?'}
-        ORDER BY cdr_id LIMIT ${1000 - found}`,
-      [w.accountSid, new Date(from), ...(w.to === null ? [] : [new Date(w.to), new Date(w.to)])]);
-    for (const r of rows) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${r.cdr_id}`);
-    found += rows.length;
+    const ids = await cdrIdsEndedBetween(d.pool, w.accountSid, new Date(from), w.to === null ? null : new Date(w.to), 1000 - found);
+    for (const id of ids) breach('cdr_while_opted_out', `mysql cdrs cdr_id=${id}`);
+    found += ids.length;
   }
   return held;
 }
 
 /** Each CDR (from_user, to_user) hashed as the restriction list is, for the rows that ended after the oldest restriction. */
-async function auditRestrictions(d: AuditDeps, tables: string[], breach: Breach): Promise<void> {
+async function auditRestrictions(d: AuditDeps, tables: CdrTable[], breach: Breach): Promise<void> {
   const list = await allRestrictions(d.pool);
   if (list.length === 0) return;
   if (d.restrictionHash === null) {
@@ -178,8 +167,7 @@ async function auditRestrictions(d: AuditDeps, tables: string[], breach: Breach)
   const hash = d.restrictionHash;
   for (const table of tables) {
     // Streamed: this reads every row that ended after the oldest restriction, a few columns each.
-    const rows = d.pool.pool.query(`SELECT cdr_id, from_user, to_user, terminated_at FROM ${table} WHERE terminated_at > ?`, [earliest]).stream();
-    for await (const r of rows as AsyncIterable<{ cdr_id: number; from_user: string | null; to_user: string | null; terminated_at: Date }>) {
+    for await (const r of streamCdrUsersEndedAfter(d.pool, table, earliest)) {
       for (const user of [r.from_user, r.to_user]) {
         const after = user ? since.get(hash(bareNumber(user))) : undefined;
         if (after !== undefined && r.terminated_at.getTime() > after) { breach('cdr_restricted_number', `mysql ${table} cdr_id=${r.cdr_id}`); break; }

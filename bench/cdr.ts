@@ -12,6 +12,7 @@ import { DrachtioPeer } from '../test/peer/drachtio-peer.js';
 import { cdrClosedLoop, cdrOpenLoop, countRows, landedRows, type CdrLoadResult } from './lib/cdr-load.js';
 import { MYSQL_ROOT, clearPrefix, dropDatabase, log, mysqlUrl, round } from './lib/common.js';
 import { callMaker, provisionClients } from './lib/fixtures.js';
+import { clusterEnv, clusterPids, withCluster } from './lib/cluster.js';
 import { startBenchApp, startDaemon } from './lib/procs.js';
 import { ratioRow, type SectionResult } from './lib/report.js';
 
@@ -87,6 +88,23 @@ export async function benchCdr(redis: Redis, o: CdrOptions): Promise<SectionResu
     const naiveCalls = callMaker(`naive-${Date.now().toString(36)}`);
     const naiveMax = await cdrClosedLoop({ window, warmupMs: 2000, durationMs: o.durationMs, pool: naivePool, send: () => naiveCalls.send(peerN), app: naive });
     log(`cdr: naive closed W=${window}: ${fmt(naiveMax)}`);
+    await naive.stop();
+
+    // The same daemon on a Redis Cluster (replica acks at their default, 1): one closed loop, the same window.
+    const onCluster = await withCluster(async (cluster) => {
+      const peerK = await DrachtioPeer.listen();
+      const daemonK = await startDaemon({ name: 'daemon-cdr-cluster', peerPort: peerK.port, database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX, env: clusterEnv(cluster), cpuProfDir: o.cpuProfDir });
+      try {
+        await peerK.waitForRoutes(CDR_VERBS, { timeoutMs: 30_000 });
+        const clusterCalls = callMaker(`cluster-${Date.now().toString(36)}`);
+        const r = await cdrClosedLoop({ window, warmupMs: 2000, durationMs: o.durationMs, pool, send: () => clusterCalls.send(peerK), app: daemonK, pids: { cluster: clusterPids(cluster) } });
+        log(`cdr: daemon on cluster closed W=${window}: ${fmt(r)}`);
+        return r;
+      } finally {
+        await daemonK.stop();
+        await peerK.close();
+      }
+    });
 
     const spool = daemonHalf.spool!;
     return {
@@ -110,9 +128,15 @@ export async function benchCdr(redis: Redis, o: CdrOptions): Promise<SectionResu
           value: spool.max, unit: 'rows', goal: `≤ ${2 * BATCH} (one batch forming), 0 at end`,
           met: spool.max <= 2 * BATCH && spool.end === 0 && daemonHalf.allLanded,
         },
+        ratioRow({
+          section: 'CDR', metric: `calls/s to MySQL on a Redis Cluster (3 masters + 3 replicas, replica ack 1), closed loop, ${window} outstanding`,
+          value: onCluster.callsPerS, unit: '/s', baseline: { name: 'the daemon on one server', value: daemonMax.callsPerS },
+          goal: '— (sizing; every row landed)', met: onCluster.allLanded ? null : false,
+        }),
       ],
       details: {
-        raw, daemonMax, daemonHalf, drain, naiveMax,
+        raw, daemonMax, daemonHalf, drain, naiveMax, onCluster,
+        clusterRatio: round(onCluster.callsPerS / daemonMax.callsPerS, 3),
         daemonMaxCallsPerS: daemonMax.callsPerS,
         note: 'a call = cdr:attempt (INVITE with SDP) + cdr:start (200 OK with SDP) + cdr:stop (BYE) through the drachtio peer; done when its row is in MySQL',
       },

@@ -7,6 +7,7 @@ import { clearPrefix, dropDatabase, log, mysqlUrl, round } from './lib/common.js
 import type { Redis } from 'ioredis';
 import { PhonePool, phones, provisionClients, reRegister, type Target } from './lib/fixtures.js';
 import { closedLoop, openLoop, type LoadResult } from './lib/load.js';
+import { clusterEnv, clusterPids, withCluster } from './lib/cluster.js';
 import { startBenchApp, startDaemon } from './lib/procs.js';
 import { ratioRow, type SectionResult } from './lib/report.js';
 
@@ -37,13 +38,16 @@ export async function benchRegister(redis: Redis, o: RegisterOptions): Promise<S
     // Every phone registers once with the daemon (challenge, then credentials) and keeps its nonce.
     const target: Target = { peer: peerD };
     const devices = phones(target, o.clients);
-    let failed = 0;
-    for (let i = 0; i < devices.length; i += 50) {
-      const res = await Promise.all(devices.slice(i, i + 50).map((d) => d.register()));
-      failed += res.filter((r) => r.status !== 200).length;
-    }
-    if (failed) throw new Error(`${failed} of ${o.clients} phones could not register`);
-    log(`register: ${o.clients} phones registered`);
+    const registerAll = async () => {
+      let failed = 0;
+      for (let i = 0; i < devices.length; i += 50) {
+        const res = await Promise.all(devices.slice(i, i + 50).map((d) => d.register()));
+        failed += res.filter((r) => r.status !== 200).length;
+      }
+      if (failed) throw new Error(`${failed} of ${o.clients} phones could not register`);
+      log(`register: ${o.clients} phones registered`);
+    };
+    await registerAll();
 
     const pp = new PhonePool(devices);
     const op = () => {
@@ -79,6 +83,22 @@ export async function benchRegister(redis: Redis, o: RegisterOptions): Promise<S
     const ownHalf = Math.round(daemonMax.rate / 2);
     const daemonOwnHalf = await openOn(peerD, daemon, 'daemon', ownHalf);
 
+    // The same daemon on a Redis Cluster: one closed loop at the concurrency that was best on one server.
+    const best = daemonMax.concurrency ?? o.concurrency[0]!;
+    const onCluster = await withCluster(async (cluster) => {
+      const peerK = await DrachtioPeer.listen({ requestTimeoutMs: 10_000 });
+      const daemonK = await startDaemon({ name: 'daemon-register-cluster', peerPort: peerK.port, database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX, env: clusterEnv(cluster), cpuProfDir: o.cpuProfDir });
+      try {
+        await peerK.waitForRoutes(['register'], { timeoutMs: 30_000 });
+        target.peer = peerK;
+        await registerAll();
+        return await run(`daemon on cluster closed N=${best}`, () => closedLoop({ concurrency: best, warmupMs: o.warmupMs, durationMs: o.durationMs, op, app: daemonK, pids: { cluster: clusterPids(cluster) } }))();
+      } finally {
+        await daemonK.stop();
+        await peerK.close();
+      }
+    });
+
     const errors = (r: LoadResult) => r.completed - r.ok - (r.outcomes.stale ?? 0);
     return {
       rows: [
@@ -101,10 +121,16 @@ export async function benchRegister(redis: Redis, o: RegisterOptions): Promise<S
           section: 'REGISTER', metric: `p99 / p50 latency at 50 % of the daemon's own max (${ownHalf}/s, open loop)`,
           value: daemonOwnHalf.p99Ms, unit: 'ms', goal: `— (p50 ${daemonOwnHalf.p50Ms} ms)`, met: null,
         },
+        ratioRow({
+          section: 'REGISTER', metric: `re-registrations/s on a Redis Cluster (3 masters + 3 replicas), closed loop N=${best}`,
+          value: onCluster.rate, unit: '/s', baseline: { name: 'the daemon on one server', value: daemonMax.rate },
+          goal: '— (sizing)', met: null,
+        }),
       ],
       details: {
         clients: o.clients,
-        ceilingMax, daemonMax, daemonHalf, ceilingHalf, daemonOwnHalf,
+        ceilingMax, daemonMax, daemonHalf, ceilingHalf, daemonOwnHalf, onCluster,
+        clusterRatio: round(onCluster.rate / daemonMax.rate, 3),
         note: 'latency is measured by the generator from handing the REGISTER to the peer to the final response; phones reuse their nonce with an increasing nonce-count',
         daemonErrorsAtMax: errors(daemonMax),
         ratioMax: round(daemonMax.rate / ceilingMax.rate, 3),

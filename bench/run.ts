@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only register,cdr,e2e] [-- --soak-seconds 300] [-- --profile]
+// npm run bench [-- --quick] [-- --only register,cdr,e2e] [-- --soak-seconds 300] [-- --profile] [-- --no-cluster]
 //
 // Drives the built daemon (`node dist/app.js`, a child process) with the real Redis and MariaDB through
 // the drachtio peer of test/peer, next to a baseline measured in the same run on the same generator,
@@ -32,6 +32,8 @@ const { values: a } = parseArgs({
     'soak-call-rate': { type: 'string' },
     'retention-rows': { type: 'string' },
     'bindings': { type: 'string' },
+    /** bindings: skip the Redis Cluster layout (the register and cdr sections always add their one cluster run) */
+    'no-cluster': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     /** REGISTER closed loop: outstanding requests to try (best kept), comma-separated */
     'reg-concurrency': { type: 'string', default: '64' },
@@ -109,7 +111,7 @@ async function main() {
     };
     await run('bindings', () => {
       if (only.has('retention')) prepare();
-      return benchBindingMemory(redis, { count: Number(a.bindings ?? 100_000) });
+      return benchBindingMemory(redis, { count: Number(a.bindings ?? 100_000), cluster: !a['no-cluster'] });
     });
     await run('location', () => benchLocation(redis, {
       bindings: Number(a.bindings ?? 100_000), concurrency: 32, warmupMs: 1000, durationMs: a.quick ? 3000 : 6000, cpuProfDir,

@@ -58,6 +58,7 @@ export interface CdrLoadResult {
  */
 export async function cdrClosedLoop(o: {
   window: number; warmupMs: number; durationMs: number; pool: Pool; send: () => Promise<unknown>; app: Child; drainTimeoutMs?: number;
+  pids?: Record<string, readonly number[]>;
 }): Promise<CdrLoadResult> {
   const before = await countRows(o.pool);
   const landed = poller(o.pool);
@@ -71,7 +72,7 @@ export async function cdrClosedLoop(o: {
   for (let now = t0; now < tEnd; now = performance.now()) {
     if (!probe && now >= tw) {
       atTw = landed.value;
-      probe = cpuProbe({ app: o.app.pid });
+      probe = cpuProbe({ ...o.pids, app: o.app.pid });
     }
     const room = o.window - (sent - landed.value);
     if (room <= 0) {

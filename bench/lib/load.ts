@@ -42,10 +42,10 @@ class Window {
   readonly outcomes: Record<string, number> = {};
   private probe: (() => Record<string, number>) | null = null;
   private cpu: Record<string, number> = {};
-  constructor(private readonly child: Child | undefined) {}
+  constructor(private readonly child: Child | undefined, private readonly pids: Record<string, number | readonly number[]> = {}) {}
   open(): void {
     this.opened = performance.now();
-    this.probe = cpuProbe(this.child ? { app: this.child.pid } : {});
+    this.probe = cpuProbe({ ...this.pids, ...(this.child ? { app: this.child.pid } : {}) });
   }
   close(): void {
     this.cpu = this.probe?.() ?? {};
@@ -72,11 +72,12 @@ class Window {
 }
 
 /** `concurrency` workers, each running `op` back to back. Counts operations that end inside the window. */
-export async function closedLoop(o: { concurrency: number; warmupMs: number; durationMs: number; op: Op; app?: Child }): Promise<LoadResult> {
+/** `pids`: more processes to account CPU to (e.g. a private Redis Cluster's servers), not 'others'. */
+export async function closedLoop(o: { concurrency: number; warmupMs: number; durationMs: number; op: Op; app?: Child; pids?: Record<string, readonly number[]> }): Promise<LoadResult> {
   const t0 = performance.now();
   const tw = t0 + o.warmupMs;
   const tEnd = tw + o.durationMs;
-  const w = new Window(o.app);
+  const w = new Window(o.app, o.pids);
   const edge = { opened: false, closed: false };
   const worker = async () => {
     while (performance.now() < tEnd) {

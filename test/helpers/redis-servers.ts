@@ -118,14 +118,20 @@ export interface Cluster {
 /** Three masters and three replicas (`redis-cli --cluster create … --cluster-replicas 1`). */
 export async function startCluster(): Promise<Cluster> {
   const nodes: RedisProcess[] = [];
-  for (let i = 0; i < 6; i++) {
-    nodes.push(await startRedis(['cluster-enabled yes', 'cluster-config-file nodes.conf', 'cluster-node-timeout 1000', 'cluster-require-full-coverage no']));
+  try {
+    for (let i = 0; i < 6; i++) {
+      nodes.push(await startRedis(['cluster-enabled yes', 'cluster-config-file nodes.conf', 'cluster-node-timeout 1000', 'cluster-require-full-coverage no']));
+    }
+    await exec('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
+    await until('the cluster to be ok on every node', async () => {
+      for (const n of nodes) if (!(await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+      return true;
+    }, 30_000);
+  } catch (err) {
+    // The caller gets no handle to stop a half-built cluster with: stop what was started here.
+    for (const n of nodes) await n.stop();
+    throw err;
   }
-  await exec('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
-  await until('the cluster to be ok on every node', async () => {
-    for (const n of nodes) if (!(await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-    return true;
-  }, 30_000);
   return {
     nodes,
     seedList: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),

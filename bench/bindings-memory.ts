@@ -10,9 +10,7 @@ import type { RedisClient } from '../lib/redis.js';
 import { withCluster } from './lib/cluster.js';
 import { createBindingStore } from '../lib/register/bindings.js';
 import { writeBindings } from './lib/fixtures.js';
-import { REDIS_URL, log, redisUsedMemory, round, sleep } from './lib/common.js';
-
-const clearPrefix = async (nodes: Redis[], prefix: string) => { for (const n of nodes) await unlinkMatching(n, `${prefix}*`); };
+import { REDIS_URL, clearPrefix, log, redisUsedMemory, round, sleep, unlinkMatching } from './lib/common.js';
 import type { SectionResult } from './lib/report.js';
 
 const PREFIX = 'bench:mem:';
@@ -22,6 +20,7 @@ const TTL_MS = 3600_000;
 /** Where the bindings go: the client the store writes with, the servers holding them, their replicas. */
 interface Layout { client: RedisClient; masters: Redis[]; replicas: Redis[] }
 
+const clearAll = async (nodes: Redis[]) => { for (const n of nodes) await clearPrefix(n, PREFIX); };
 const sumUsed = async (nodes: Redis[]) => (await Promise.all(nodes.map(redisUsedMemory))).reduce((a, b) => a + b, 0);
 
 /** Until every master's replicas have acknowledged all it has written (so their used_memory holds the keys). */
@@ -41,7 +40,7 @@ async function replicasCaughtUp(l: Layout): Promise<void> {
 }
 
 async function measure(l: Layout, count: number) {
-  await clearPrefix(l.masters, PREFIX);
+  await clearAll(l.masters);
   const store = createBindingStore(l.client, PREFIX);
   await sleep(200);
   const before = await sumUsed(l.masters);
@@ -62,7 +61,7 @@ async function measure(l: Layout, count: number) {
     await sleep(200);
     replicasSteady = await sumUsed(l.replicas);
   }
-  await clearPrefix(l.masters, PREFIX);
+  await clearAll(l.masters);
   return {
     count, writeSeconds: round(writeS, 1), bindingsPerS: round(count / writeS, 0),
     usedMemoryBytes: { before, withNonceCounts: withNc, steady, ...(l.replicas.length ? { replicasBefore: beforeReplicas, replicasSteady } : {}) },
@@ -132,36 +131,24 @@ export async function benchBindingMemory(redis: Redis, o: { count: number; clust
   };
 }
 
-async function unlinkMatching(redis: Redis, match: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 5000);
-    // One key per UNLINK: on a cluster node the keys of one SCAN batch are in different slots.
-    const p = redis.pipeline();
-    for (const k of keys) p.unlink(k);
-    if (keys.length) await p.exec();
-    cursor = next;
-  } while (cursor !== '0');
-}
-
 /** MEMORY USAGE of the keys written, by kind, divided by the number of bindings (the index by its size). */
 async function memoryUsage(masters: Redis[]): Promise<Record<string, number>> {
   const sums: Record<string, number> = {};
   let bindings = 0;
   for (const redis of masters) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 5000);
-    const p = redis.pipeline();
-    for (const k of keys) p.memory('USAGE', k, 'SAMPLES', '0');
-    const res = (await p.exec()) ?? [];
-    keys.forEach((k, i) => {
-      const kind = k.slice(PREFIX.length).replace(/:.*$/, '');
-      if (kind === 'bind') bindings++;
-      sums[kind] = (sums[kind] ?? 0) + Number(res[i]?.[1] ?? 0);
-    });
-    cursor = next;
-  } while (cursor !== '0');
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 5000);
+      const p = redis.pipeline();
+      for (const k of keys) p.memory('USAGE', k, 'SAMPLES', '0');
+      const res = (await p.exec()) ?? [];
+      keys.forEach((k, i) => {
+        const kind = k.slice(PREFIX.length).replace(/:.*$/, '');
+        if (kind === 'bind') bindings++;
+        sums[kind] = (sums[kind] ?? 0) + Number(res[i]?.[1] ?? 0);
+      });
+      cursor = next;
+    } while (cursor !== '0');
   }
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(sums)) out[k] = round(v / bindings, 1);

@@ -12,7 +12,7 @@ import { DrachtioPeer } from '../test/peer/drachtio-peer.js';
 import { cdrClosedLoop, cdrOpenLoop, countRows, landedRows, type CdrLoadResult } from './lib/cdr-load.js';
 import { MYSQL_ROOT, clearPrefix, dropDatabase, log, mysqlUrl, round } from './lib/common.js';
 import { callMaker, provisionClients } from './lib/fixtures.js';
-import { clusterEnv, clusterPids, withCluster } from './lib/cluster.js';
+import { withClusterDaemon } from './lib/cluster.js';
 import { startBenchApp, startDaemon } from './lib/procs.js';
 import { ratioRow, type SectionResult } from './lib/report.js';
 
@@ -91,20 +91,13 @@ export async function benchCdr(redis: Redis, o: CdrOptions): Promise<SectionResu
     await naive.stop();
 
     // The same daemon on a Redis Cluster (replica acks at their default, 1): one closed loop, the same window.
-    const onCluster = await withCluster(async (cluster) => {
-      const peerK = await DrachtioPeer.listen();
-      const daemonK = await startDaemon({ name: 'daemon-cdr-cluster', peerPort: peerK.port, database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX, env: clusterEnv(cluster), cpuProfDir: o.cpuProfDir });
-      try {
-        await peerK.waitForRoutes(CDR_VERBS, { timeoutMs: 30_000 });
+    const onCluster = await withClusterDaemon({ name: 'daemon-cdr-cluster', database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX, cpuProfDir: o.cpuProfDir },
+      CDR_VERBS, async (peerK, daemonK, pids) => {
         const clusterCalls = callMaker(`cluster-${Date.now().toString(36)}`);
-        const r = await cdrClosedLoop({ window, warmupMs: 2000, durationMs: o.durationMs, pool, send: () => clusterCalls.send(peerK), app: daemonK, pids: { cluster: clusterPids(cluster) } });
+        const r = await cdrClosedLoop({ window, warmupMs: 2000, durationMs: o.durationMs, pool, send: () => clusterCalls.send(peerK), app: daemonK, pids });
         log(`cdr: daemon on cluster closed W=${window}: ${fmt(r)}`);
         return r;
-      } finally {
-        await daemonK.stop();
-        await peerK.close();
-      }
-    });
+      });
 
     const spool = daemonHalf.spool!;
     return {

@@ -7,7 +7,7 @@ import { clearPrefix, dropDatabase, log, mysqlUrl, round } from './lib/common.js
 import type { Redis } from 'ioredis';
 import { PhonePool, phones, provisionClients, reRegister, type Target } from './lib/fixtures.js';
 import { closedLoop, openLoop, type LoadResult } from './lib/load.js';
-import { clusterEnv, clusterPids, withCluster } from './lib/cluster.js';
+import { withClusterDaemon } from './lib/cluster.js';
 import { startBenchApp, startDaemon } from './lib/procs.js';
 import { ratioRow, type SectionResult } from './lib/report.js';
 
@@ -85,19 +85,12 @@ export async function benchRegister(redis: Redis, o: RegisterOptions): Promise<S
 
     // The same daemon on a Redis Cluster: one closed loop at the concurrency that was best on one server.
     const best = daemonMax.concurrency ?? o.concurrency[0]!;
-    const onCluster = await withCluster(async (cluster) => {
-      const peerK = await DrachtioPeer.listen({ requestTimeoutMs: 10_000 });
-      const daemonK = await startDaemon({ name: 'daemon-register-cluster', peerPort: peerK.port, database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX, env: clusterEnv(cluster), cpuProfDir: o.cpuProfDir });
-      try {
-        await peerK.waitForRoutes(['register'], { timeoutMs: 30_000 });
+    const onCluster = await withClusterDaemon({ name: 'daemon-register-cluster', database: DB, mysqlUrl: mysqlUrl(DB), prefix: PREFIX, cpuProfDir: o.cpuProfDir },
+      ['register'], async (peerK, daemonK, pids) => {
         target.peer = peerK;
         await registerAll();
-        return await run(`daemon on cluster closed N=${best}`, () => closedLoop({ concurrency: best, warmupMs: o.warmupMs, durationMs: o.durationMs, op, app: daemonK, pids: { cluster: clusterPids(cluster) } }))();
-      } finally {
-        await daemonK.stop();
-        await peerK.close();
-      }
-    });
+        return run(`daemon on cluster closed N=${best}`, () => closedLoop({ concurrency: best, warmupMs: o.warmupMs, durationMs: o.durationMs, op, app: daemonK, pids }))();
+      });
 
     const errors = (r: LoadResult) => r.completed - r.ok - (r.outcomes.stale ?? 0);
     return {

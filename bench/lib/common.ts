@@ -32,12 +32,22 @@ export async function dropDatabase(database: string): Promise<void> {
   }
 }
 
-export async function clearPrefix(redis: Redis, prefix: string): Promise<number> {
+export const clearPrefix = (redis: Redis, prefix: string): Promise<number> => unlinkMatching(redis, `${prefix}*`);
+
+/** UNLINKs every key of this server matching `match`; one key per command, so a cluster node takes it too. */
+export async function unlinkMatching(redis: Redis, match: string): Promise<number> {
   let cursor = '0';
   let n = 0;
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);
-    if (keys.length) n += await redis.unlink(...keys);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 5000);
+    if (keys.length) {
+      const p = redis.pipeline();
+      for (const k of keys) p.unlink(k);
+      for (const [err, removed] of (await p.exec()) ?? []) {
+        if (err) throw err;
+        n += Number(removed);
+      }
+    }
     cursor = next;
   } while (cursor !== '0');
   return n;

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
 import { eventually, freshStores, provision, type Stores } from '../helpers/harness.js';
-import { cdrDaemon, clock, leg, metric, rowsOf, tod, waitMetric, waitRows } from './helpers.js';
+import { cdrDaemon, clock, leg, metric, redisDump, rowsOf, tod, waitMetric, waitRows } from './helpers.js';
 
 const at = (hms: string) => `2030-09-01T${hms}Z`;
 const c = clock(at('10:00:00'));
@@ -38,6 +38,10 @@ t.test('two daemons: each call\'s events split between them, one row per leg', a
   const proxied = leg({ toUser: '+15554440000', sourceIp: '203.0.113.32' });
   await peer.sendCdr('attempt', 'network', tod(at('10:01:00')), proxied.invite); // A
   await peer.sendCdr('attempt', 'application', tod(at('10:01:00.005')), proxied.invite); // B
+  // Sent in order is not applied in order across two daemons: were B's stop applied before A's attempt, the
+  // leg would end with the application side alone. drachtio-server's stops come a call later; so here.
+  await eventually(async () => Object.values(await redisDump(stores)).some((v) => v.includes('"a:network"') && v.includes('"a:application"')),
+    8000, 25, 'a leg in Redis holding both attempts of the proxied call');
   await peer.sendCdr('stop', 'network', tod(at('10:01:02')), 'call-rejected', proxied.final(404)); // A
   await peer.sendCdr('stop', 'application', tod(at('10:01:02.001')), 'call-rejected', proxied.final(404)); // B
 

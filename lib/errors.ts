@@ -49,6 +49,16 @@ export class DeadlineError extends SidecarError {
   }
 }
 
+/**
+ * A script that must be given every key it touches (Redis Cluster) found, attempt after attempt, keys it was
+ * not given: the data changed under it faster than it could be retried. Worth a retry later, like an outage.
+ */
+export class UndeclaredKeysError extends SidecarError {
+  constructor(what: string, attempts: number) {
+    super('unavailable', 'ERR_UNDECLARED_KEYS', `${what}: still finding keys it was not given after ${attempts} attempts`);
+  }
+}
+
 /** A request a client sent is wrong; `status` is the 4xx that says so. */
 export class BadInputError extends SidecarError {
   readonly status: number;

@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisClient } from './redis.js';
 
-export interface LuaScript { readonly name: string; readonly numberOfKeys: number; readonly lua: string }
+/** `numberOfKeys` null: the keys vary from call to call, and the caller passes their number first. */
+export interface LuaScript { readonly name: string; readonly numberOfKeys: number | null; readonly lua: string }
 
-export function luaScript(dir: string, file: string, name: string, numberOfKeys: number): LuaScript {
+export function luaScript(dir: string, file: string, name: string, numberOfKeys: number | null): LuaScript {
   return { name, numberOfKeys, lua: readFileSync(join(dir, file), 'utf8') };
 }
 
@@ -18,5 +19,5 @@ export function luaScripts(dir: string, table: Record<string, [string, number]>)
 
 /** Makes each script a command of `redis` (EVALSHA, and EVAL once when the server lacks it). */
 export function defineScripts(redis: Pick<RedisClient, 'defineCommand'>, scripts: readonly LuaScript[]): void {
-  for (const s of scripts) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  for (const s of scripts) redis.defineCommand(s.name, s.numberOfKeys === null ? { lua: s.lua } : { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }

@@ -18,16 +18,19 @@ t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, r
   const p = `${s.prefix}{sb}:`;
   const [aor, all, nc, block, bp, nat] = [`${p}aor`, `${p}all`, `${p}nc`, `${p}block`, `${p}bind:`, `${p}nat`];
   const now = Date.now();
-  // A change: cid, TTL ms, JSON, and '1' for a device behind a NAT.
-  const store = (o: { nc?: number; removeAll?: boolean; cseq?: number; blockKey?: string; changes: ([string, number, string] | [string, number, string, '1'])[] }) =>
-    r.sidecarStoreBindings(aor, all, nc, o.blockKey ?? aor, nat, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
-      ...o.changes.flatMap(([cid, ttl, json, behind]) => [cid, ttl, json, behind ?? '0']));
+  // A change: cid, TTL ms, JSON, and '1' for a device behind a NAT. Every cid this test uses is declared
+  // (undeclared ones: the next test).
+  const store = (o: { nc?: number; removeAll?: boolean; cseq?: number; blockKey?: string; changes: ([string, number, string] | [string, number, string, '1'])[] }) => {
+    const keys = [aor, all, nc, o.blockKey ?? aor, nat, ...o.changes.map(([cid]) => bp + cid), ...['c1', 'c2', 'c3', 'c4'].map((c) => bp + c)];
+    return r.sidecarStoreBindings(keys.length, ...keys, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', 3, 'call-1', o.cseq ?? 1,
+      ...o.changes.flatMap(([, ttl, json, behind]) => [ttl, json, behind ?? '0']));
+  };
   const b = (cid: string, cseq = 1) => JSON.stringify({ contact: cid, callId: 'call-1', cseq });
   await r.set(block, '1');
   t.same(await store({ blockKey: block, changes: [['c1', 5000, b('c1')]] }), ['blocked'], 'a blocked source stores nothing');
   t.equal(await r.exists(`${bp}c1`), 0);
   const ok = await store({ nc: 1, changes: [['c1', 5000, b('c1')]] });
-  t.same(ok, ['ok', b('c1'), String(now + 5000)], 'ok: what is bound, with its expiry');
+  t.same(ok, ['ok', 'c1', b('c1'), String(now + 5000)], 'ok: what is bound: cid, binding and expiry');
   t.same(await store({ nc: 1, cseq: 2, changes: [['c2', 5000, b('c2', 2)]] }), ['replayed'], 'the same nonce-count again');
   t.same(await store({ cseq: 1, changes: [['c1', 9000, b('c1')]] }), ['out_of_order'], 'CSeq not above the binding\'s');
   t.same(await store({ cseq: 1, removeAll: true, changes: [] }), ['out_of_order'], 'Contact: * older than a binding');
@@ -48,19 +51,62 @@ t.test('store-bindings.lua: blocked, replayed, out_of_order, ok with trimming, r
   t.equal(await r.exists(nat), 0, 'and the NAT index entry with its binding');
 });
 
-t.test('locate.lua: the live bindings of one AOR, as stored; none past their index entry', async (t) => {
+t.test('store-bindings.lua: a live member whose key is not declared changes nothing and is named', async (t) => {
+  const r = s.redis;
+  createBindingStore(r, s.prefix);
+  const p = `${s.prefix}{sk}:`;
+  const [aor, all, nc, bp, nat] = [`${p}aor`, `${p}all`, `${p}nc`, `${p}bind:`, `${p}nat`];
+  const now = Date.now();
+  const b = (cid: string, cseq: number) => JSON.stringify({ contact: cid, callId: 'call-1', cseq });
+  const store = (o: { declare: string[]; nc?: number; removeAll?: boolean; cseq: number; max?: number; changes: [string, number, string][] }) => {
+    const keys = [aor, all, nc, aor, nat, ...o.changes.map(([cid]) => bp + cid), ...o.declare.map((c) => bp + c)];
+    return r.sidecarStoreBindings(keys.length, ...keys, now, o.nc ?? 0, 60_000, bp, o.removeAll ? '1' : '0', o.max ?? 3, 'call-1', o.cseq,
+      ...o.changes.flatMap(([, ttl, json]) => [ttl, json, '0']));
+  };
+  t.same(await store({ declare: [], cseq: 1, changes: [['c1', 5000, b('c1', 1)]] }), ['ok', 'c1', b('c1', 1), String(now + 5000)],
+    'an empty AOR: the change\'s own key is all it needs');
+  await r.zadd(aor, now - 1, 'old');
+  await r.zadd(all, now - 1, 'old');
+  const before = async () => ({
+    aor: await r.zrange(aor, '0', '-1', 'WITHSCORES'), all: await r.zrange(all, '0', '-1', 'WITHSCORES'), nc: await r.get(nc),
+    c1: await r.get(`${bp}c1`), c2: await r.get(`${bp}c2`),
+  });
+  const was = await before();
+  t.same(await store({ declare: [], nc: 7, cseq: 2, changes: [['c2', 5000, b('c2', 2)]] }), ['keys', 'c1'],
+    'a live member not declared is named (an expired one is not)');
+  t.same(await before(), was, 'and nothing changed: no binding, no index entry, no nonce-count, not even the expired member cleaned');
+  t.same(await store({ declare: [], removeAll: true, cseq: 2, changes: [] }), ['keys', 'c1'], 'Contact: * too');
+  t.same(await before(), was);
+  t.same(await store({ declare: ['c1'], nc: 7, cseq: 2, changes: [['c2', 6000, b('c2', 2)]] }),
+    ['ok', 'c1', b('c1', 1), String(now + 5000), 'c2', b('c2', 2), String(now + 6000)], 'declared: applied, every cid bound returned');
+  t.equal(await r.get(nc), '7', 'the nonce-count is taken when the change applies');
+  t.equal(await r.zscore(aor, 'old'), null, 'the expired member left the AOR');
+  t.equal(await r.zscore(all, 'old'), null, 'and the index, without its key');
+  t.same(await store({ declare: ['c2'], cseq: 3, max: 2, changes: [['c3', 7000, b('c3', 3)]] }), ['keys', 'c1'], 'trimming needs every member\'s key');
+  t.same(await store({ declare: ['c1', 'c2'], cseq: 3, max: 2, changes: [['c3', 7000, b('c3', 3)]] }),
+    ['ok', 'c2', b('c2', 2), String(now + 6000), 'c3', b('c3', 3), String(now + 7000)], 'trimmed: the soonest to expire went');
+  t.equal(await r.exists(`${bp}c1`), 0, 'its key with it');
+  await t.rejects(r.sidecarStoreBindings(6, aor, all, nc, aor, nat, `${s.prefix}{sk}:other:c9`, now, 0, 60_000, bp, '0', 3, 'call-1', 4),
+    /outside the AOR's binding key prefix/, 'a declared key that is not a binding key of this AOR is refused');
+  await t.rejects(r.sidecarStoreBindings(5, aor, all, nc, aor, nat, now, 0, 60_000, bp, '0', 3, 'call-1', 4, 5000, b('c4', 4), '0'),
+    /a change without its binding key/);
+});
+
+t.test('locate.lua: the live bindings of one AOR, as stored; none past their index entry; undeclared ones named', async (t) => {
   const r = s.redis;
   createBindingStore(r, s.prefix);
   const p = `${s.prefix}{lo}:`;
   const now = Date.now();
-  t.same(await r.sidecarLocate(`${p}aor`, now, `${p}bind:`), [], 'no AOR: nothing');
+  const locate = (at: number, cids: string[]) => r.sidecarLocate(cids.length + 1, `${p}aor`, ...cids.map((c) => `${p}bind:${c}`), at, `${p}bind:`);
+  t.same(await locate(now, []), ['ok'], 'no AOR: nothing');
   await r.zadd(`${p}aor`, now + 5000, 'a', now + 9000, 'b', now - 1, 'old', now + 7000, 'gone');
   await r.set(`${p}bind:a`, '{"a":1}');
   await r.set(`${p}bind:b`, '{"b":1}');
   await r.set(`${p}bind:old`, '{"old":1}');
-  t.same(await r.sidecarLocate(`${p}aor`, now, `${p}bind:`), ['{"a":1}', null, '{"b":1}'],
+  t.same(await locate(now, ['a']), ['keys', 'gone', 'b'], 'the live members not declared, and nothing read');
+  t.same(await locate(now, ['a', 'b', 'gone']), ['ok', 'a', '{"a":1}', 'gone', null, 'b', '{"b":1}'],
     'by expiry; an entry in the past is skipped; a key that expired before its index entry is null');
-  t.same(await r.sidecarLocate(`${p}aor`, now + 5000, `${p}bind:`), [null, '{"b":1}'], 'an entry expiring exactly now is not live');
+  t.same(await locate(now + 5000, ['b', 'gone']), ['ok', 'gone', null, 'b', '{"b":1}'], 'an entry expiring exactly now is not live');
 });
 
 t.test('auth-fail.lua: counted, block_started at the limit, blocked', async (t) => {

@@ -8,12 +8,16 @@
 //
 // {bN} is the hash tag of the AOR's shard (lib/shards.ts, BINDING_SHARDS of them): every key one REGISTER
 // touches shares it, so the store script runs on one slot of a Redis Cluster and updates the shard's
-// index atomically with the binding. cid is a hash of (account, user, contact URI), so none of the
+// index atomically with the binding. The scripts are given every key they touch, binding keys included (a
+// cluster may refuse a script any other): each instance remembers which cids an AOR held when it last saw it,
+// and a script that finds one more changes nothing and names it, for one more round trip. cid is a hash of (account, user, contact URI), so none of the
 // indexes holds an address.
 // Each binding has its own TTL, so a device that stops registering loses its IP an
 // hour at most after its own last REGISTER, whatever the other devices of the AOR do.
 import { createHash } from 'node:crypto';
 import { Cluster, type Result } from 'ioredis';
+import { createCache } from '../cache.js';
+import { UndeclaredKeysError } from '../errors.js';
 import { defineScripts, luaScript } from '../lua.js';
 import { mastersOf, scanKeys, type RedisClient } from '../redis.js';
 import { createShards } from '../shards.js';
@@ -22,15 +26,20 @@ import { batcherFor } from './batch.js';
 /** Fixed: a binding's keys are named by its shard; changing it is a key migration. */
 export const BINDING_SHARDS = 64;
 
-const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', 5);
-const LOCATE = luaScript(__dirname, 'locate.lua', 'sidecarLocate', 1);
+// Their keys vary (the AOR's binding keys): the number of keys comes first.
+const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', null);
+const LOCATE = luaScript(__dirname, 'locate.lua', 'sidecarLocate', null);
+/** The AORs whose cids one store remembers; a forgotten one costs a round trip, never a wrong answer. */
+const KNOWN_AORS = 100_000;
+/** A script retried with the keys it named, at most this many calls in all, before giving up. */
+const ATTEMPTS = 3;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** store-bindings.lua */
-    sidecarStoreBindings(...args: (string | number)[]): Result<[StoreStatus, ...string[]], Context>;
-    /** locate.lua */
-    sidecarLocate(aorKey: string, now: number, bindPrefix: string): Result<(string | null)[], Context>;
+    /** store-bindings.lua: the number of keys, the keys, then ARGV */
+    sidecarStoreBindings(numKeys: number, ...keysThenArgs: (string | number)[]): Result<[StoreStatus | 'keys', ...(string | null)[]], Context>;
+    /** locate.lua: the number of keys, the AOR key and binding keys, now, the binding key prefix */
+    sidecarLocate(numKeys: number, ...keysThenArgs: (string | number)[]): Result<['ok' | 'keys', ...(string | null)[]], Context>;
   }
 }
 
@@ -118,8 +127,30 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
   defineScripts(redis, [STORE, LOCATE]);
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
-  const run = (args: (string | number)[]) =>
-    batch<[StoreStatus, ...string[]]>((p) => p.sidecarStoreBindings(...args));
+  // AOR key -> the cids it held in the last answer of a script (hashes: no address).
+  const known = createCache<readonly string[]>({ max: KNOWN_AORS });
+  // Calls `call` with the binding keys of the cids the AOR is believed to hold besides `own`, then again with
+  // those the script named; remembers what the AOR holds from the answer (`held`).
+  type Reply<S> = [S, ...(string | null)[]];
+  const declaring = async <S extends string>(
+    what: string, aor: string, own: readonly string[], call: (others: string[]) => Promise<Reply<S | 'keys'>>, held: (out: Reply<S>) => string[],
+  ): Promise<Reply<S>> => {
+    const mine = new Set(own);
+    const others = new Set((known.get(aor) ?? []).filter((c) => !mine.has(c)));
+    for (let attempt = 1; ; attempt++) {
+      const out = await call([...others]);
+      if (out[0] !== 'keys') {
+        const done = out as Reply<S>; // TypeScript does not narrow a generic tuple by its first element
+        if (done[0] === 'ok') {
+          const cids = held(done);
+          if (cids.length > 0) known.set(aor, cids); else known.delete(aor);
+        }
+        return done;
+      }
+      if (attempt === ATTEMPTS) throw new UndeclaredKeysError(what, ATTEMPTS);
+      for (const c of out.slice(1)) others.add(c!);
+    }
+  };
 
   const readAll = async (keys: string[]): Promise<Binding[]> => {
     if (keys.length === 0) return [];
@@ -131,26 +162,29 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
     async store(o) {
       if (crossSlotBlock && o.blockKey && (await batch<number>((p) => p.exists(o.blockKey!))) === 1) return { ok: false, reason: 'blocked' };
       const t = tag(o.accountSid, o.user);
-      const args: (string | number)[] = [
-        aorKey(o.accountSid, o.user), indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aorKey(o.accountSid, o.user) : o.blockKey,
-        natOf(o.accountSid, o.user),
-        o.now, o.nc, o.nonceTtlMs, bindPrefix(o.accountSid, o.user), o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR,
-        o.callId, o.cseq,
-      ];
+      const aor = aorKey(o.accountSid, o.user), bp = bindPrefix(o.accountSid, o.user);
+      const keys = [aor, indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aor : o.blockKey, natOf(o.accountSid, o.user)];
+      const args: (string | number)[] = [o.now, o.nc, o.nonceTtlMs, bp, o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR, o.callId, o.cseq];
       // What we write comes back as written: its Contact is known without parsing it again.
       const written = new Map<string, string>();
+      const own: string[] = [];
       for (const c of o.changes) {
         const json = c.binding ? JSON.stringify(c.binding) : '';
         if (c.binding) written.set(json, c.binding.contact);
-        args.push(cid(o.accountSid, o.user, c.contact), c.ttlMs, json, c.binding?.behindNat ? '1' : '0');
+        own.push(cid(o.accountSid, o.user, c.contact));
+        args.push(c.ttlMs, json, c.binding?.behindNat ? '1' : '0');
       }
-      const out = await run(args);
+      const out = await declaring('store-bindings.lua', aor, own, (others) => {
+        const all = [...keys, ...own.map((c) => bp + c), ...others.map((c) => bp + c)];
+        return batch<Reply<StoreStatus | 'keys'>>((p) => p.sidecarStoreBindings(all.length, ...all, ...args));
+      }, (r) => r.filter((_, i) => i % 3 === 1) as string[]);
       const status = out[0];
       if (status !== 'ok') return { ok: false, reason: status };
       const bindings: CurrentBinding[] = [];
-      for (let i = 1; i < out.length; i += 2) {
-        const json = out[i]!;
-        bindings.push({ contact: written.get(json) ?? (JSON.parse(json) as Binding).contact, expiresAt: Number(out[i + 1]) });
+      for (let i = 1; i < out.length; i += 3) {
+        const json = out[i + 1];
+        if (json === null || json === undefined) continue;
+        bindings.push({ contact: written.get(json) ?? (JSON.parse(json) as Binding).contact, expiresAt: Number(out[i + 2]) });
       }
       return { ok: true, bindings };
     },
@@ -159,10 +193,14 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       return readAll(cids.map((c) => bindPrefix(acct, user) + c));
     },
     async locate(acct, user, now) {
-      const vals = await batch<(string | null)[]>((p) => p.sidecarLocate(aorKey(acct, user), now, bindPrefix(acct, user)));
+      const aor = aorKey(acct, user), bp = bindPrefix(acct, user);
+      const out = await declaring('locate.lua', aor, [], (others) =>
+        batch<Reply<'ok' | 'keys'>>((p) => p.sidecarLocate(others.length + 1, aor, ...others.map((c) => bp + c), now, bp)),
+      (r) => r.filter((_, i) => i % 2 === 1) as string[]);
       const live: Binding[] = [];
-      for (const v of vals) {
-        if (v === null) continue;
+      for (let i = 2; i < out.length; i += 2) {
+        const v = out[i];
+        if (v === null || v === undefined) continue;
         const b = JSON.parse(v) as Binding;
         // The key outlives expiresAt by the moments between our clock and Redis's: never answer past it.
         if (b.expiresAt > now) live.push(b);

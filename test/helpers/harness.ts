@@ -33,7 +33,9 @@ export const testDatabase = (name: string) => `sidecar_t_${NAMESPACE}${name.repl
 export const TOPOLOGY = (process.env.TEST_REDIS_TOPOLOGY ?? 'single') as 'single' | 'sentinel' | 'cluster';
 if (!['single', 'sentinel', 'cluster'].includes(TOPOLOGY)) throw new Error(`TEST_REDIS_TOPOLOGY must be single, sentinel or cluster (got ${TOPOLOGY})`);
 
-interface Topology { env: Env; client(): RedisClient; stop(): Promise<void> }
+/** `autoPipeline`: as the daemon opens its main connection on a cluster (lib/redis.ts). */
+interface ClientOptions { autoPipeline?: boolean }
+interface Topology { env: Env; client(o?: ClientOptions): RedisClient; stop(): Promise<void> }
 let topology: Promise<Topology> | null = null;
 let users = 0;
 
@@ -42,7 +44,7 @@ async function startTopology(): Promise<Topology> {
     const set: SentinelSet = await startSentinelSet();
     return {
       env: { REDIS_SENTINELS: set.sentinelList },
-      client: () => new Redis({ sentinels: set.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: set.masterName }),
+      client: (o = {}) => new Redis({ sentinels: set.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: set.masterName, enableAutoPipelining: o.autoPipeline ?? false }),
       stop: () => set.stop(),
     };
   }
@@ -50,11 +52,11 @@ async function startTopology(): Promise<Topology> {
     const cluster: TestCluster = await startCluster();
     return {
       env: { REDIS_CLUSTER_NODES: cluster.seedList },
-      client: () => new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { slotsRefreshInterval: 2000 }),
+      client: (o = {}) => new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { slotsRefreshInterval: 2000, enableAutoPipelining: o.autoPipeline ?? false }),
       stop: () => cluster.stop(),
     };
   }
-  return { env: {}, client: () => new Redis(REDIS_URL), stop: async () => {} };
+  return { env: {}, client: (o = {}) => new Redis(REDIS_URL, { enableAutoPipelining: o.autoPipeline ?? false }), stop: async () => {} };
 }
 
 export interface Stores {
@@ -66,7 +68,7 @@ export interface Stores {
   /** Keys matching `pattern`, from every master. */
   keys(pattern: string): Promise<string[]>;
   /** Another connection to the test's topology (a subscriber, say); the caller disconnects it. */
-  client(): RedisClient;
+  client(o?: ClientOptions): RedisClient;
   pool: Pool; mysqlUrl: string; close(): Promise<void>;
 }
 
@@ -89,7 +91,7 @@ export async function freshStores(name: string): Promise<Stores> {
   return {
     name, database, prefix, redis, pool, mysqlUrl, redisEnv: top.env,
     keys: (pattern) => scanKeys(redis, pattern),
-    client: () => top.client(),
+    client: (o) => top.client(o),
     async close() {
       await pool.end();
       redis.disconnect();

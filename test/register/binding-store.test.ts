@@ -69,3 +69,18 @@ t.test('the maximum per AOR is kept from a cold instance: the soonest to expire 
   t.equal((await s.keys(`${s.prefix}bind:*:u4:*`)).length, MAX_BINDINGS_PER_AOR, 'its binding key with it');
   t.equal(await fresh().countActive(now), others + MAX_BINDINGS_PER_AOR, 'and its index entry');
 });
+
+t.test('REGISTERs and lookups of many AORs in one event-loop turn, on an auto-pipelined connection, each on its own keys', async (t) => {
+  // On a cluster the daemon's main connection is auto-pipelined (lib/redis.ts). ioredis groups such a pipeline
+  // by a command's first argument, which for a script whose keys vary is their number: these scripts must go
+  // by themselves or several AORs' calls of one turn land on one node together and fail.
+  const piped = s.client({ autoPipeline: true });
+  t.teardown(() => piped.disconnect());
+  const store = createBindingStore(piped, s.prefix);
+  const now = Date.now();
+  const users = Array.from({ length: 24 }, (_, i) => `many${i}`);
+  const stored = await Promise.all(users.map((u) => register(store, u, [`sip:${u}@h`], { now })));
+  t.same(stored.map(contacts), users.map((u) => [`sip:${u}@h`]), 'every REGISTER stored its own binding');
+  const found = await Promise.all(users.map((u) => createBindingStore(piped, s.prefix).locate(ACCOUNT, u, now)));
+  t.same(found.map((f) => f.map((b) => b.contact)), users.map((u) => [`sip:${u}@h`]), 'every lookup found it, from a cold memory too');
+});

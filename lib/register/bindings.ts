@@ -8,20 +8,17 @@
 //
 // {bN} is the hash tag of the AOR's shard (lib/shards.ts, BINDING_SHARDS of them): every key one REGISTER
 // touches shares it, so the store script runs on one slot of a Redis Cluster and updates the shard's
-// index atomically with the binding. The scripts are given every key they touch, binding keys included (a
-// cluster may refuse a script any other): each instance remembers which cids an AOR held when it last saw it,
-// and a script that finds one more changes nothing and names it, for one more round trip. cid is a hash of (account, user, contact URI), so none of the
-// indexes holds an address.
+// index atomically with the binding. The scripts are given every key they touch, binding keys included
+// (declared-keys.ts). cid is a hash of (account, user, contact URI), so none of the indexes holds an address.
 // Each binding has its own TTL, so a device that stops registering loses its IP an
 // hour at most after its own last REGISTER, whatever the other devices of the AOR do.
 import { createHash } from 'node:crypto';
 import { Cluster, type Result } from 'ioredis';
-import { createCache } from '../cache.js';
-import { UndeclaredKeysError } from '../errors.js';
 import { defineScripts, luaScript } from '../lua.js';
 import { mastersOf, scanKeys, type RedisClient } from '../redis.js';
 import { createShards } from '../shards.js';
 import { batcherFor } from './batch.js';
+import { createKeyMemory, type Reply } from './declared-keys.js';
 
 /** Fixed: a binding's keys are named by its shard; changing it is a key migration. */
 export const BINDING_SHARDS = 64;
@@ -29,10 +26,6 @@ export const BINDING_SHARDS = 64;
 // Their keys vary (the AOR's binding keys): the number of keys comes first.
 const STORE = luaScript(__dirname, 'store-bindings.lua', 'sidecarStoreBindings', null);
 const LOCATE = luaScript(__dirname, 'locate.lua', 'sidecarLocate', null);
-/** The AORs whose cids one store remembers; a forgotten one costs a round trip, never a wrong answer. */
-const KNOWN_AORS = 100_000;
-/** A script retried with the keys it named, at most this many calls in all, before giving up. */
-const ATTEMPTS = 3;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -111,46 +104,26 @@ export interface BindingStore {
 export function createBindingStore(redis: RedisClient, prefix: string): BindingStore {
   const enc = encodeURIComponent;
   const shards = createShards('b', BINDING_SHARDS);
-  const tag = (acct: string, user: string) => shards.tagOf(`${acct}\n${user}`);
-  const aorKey = (acct: string, user: string) => `${prefix}aor:${tag(acct, user)}:${enc(acct)}:${enc(user)}`;
-  const bindPrefix = (acct: string, user: string) => `${prefix}bind:${tag(acct, user)}:${enc(acct)}:${enc(user)}:`;
+  // An AOR's keys, named by its shard's tag (a hash: computed once per call, not once per key).
+  const keysOf = (acct: string, user: string) => {
+    const tag = shards.tagOf(`${acct}\n${user}`), aor = `${enc(acct)}:${enc(user)}`;
+    return {
+      tag, aor: `${prefix}aor:${tag}:${aor}`, bindPrefix: `${prefix}bind:${tag}:${aor}:`,
+      index: `${prefix}bindings:${tag}`, nat: `${prefix}bindings:nat:${tag}`,
+    };
+  };
   const indexKeys = shards.tags.map((t) => `${prefix}bindings:${t}`);
-  const indexOf = (acct: string, user: string) => `${prefix}bindings:${tag(acct, user)}`;
   // On a cluster the block key (the source's slot) cannot be read by the store script (the AOR's slot):
   // it is checked just before instead, one more round trip only there.
   const crossSlotBlock = redis instanceof Cluster;
   const natKeys = shards.tags.map((t) => `${prefix}bindings:nat:${t}`);
-  const natOf = (acct: string, user: string) => `${prefix}bindings:nat:${tag(acct, user)}`;
   const cid = (acct: string, user: string, contact: string) =>
     createHash('sha256').update(`${acct}\n${user}\n${contact}`).digest('base64url').slice(0, 22);
 
   defineScripts(redis, [STORE, LOCATE]);
   // The REGISTERs of one event-loop turn share one write to Redis (batch.ts).
   const batch = batcherFor(redis);
-  // AOR key -> the cids it held in the last answer of a script (hashes: no address).
-  const known = createCache<readonly string[]>({ max: KNOWN_AORS });
-  // Calls `call` with the binding keys of the cids the AOR is believed to hold besides `own`, then again with
-  // those the script named; remembers what the AOR holds from the answer (`held`).
-  type Reply<S> = [S, ...(string | null)[]];
-  const declaring = async <S extends string>(
-    what: string, aor: string, own: readonly string[], call: (others: string[]) => Promise<Reply<S | 'keys'>>, held: (out: Reply<S>) => string[],
-  ): Promise<Reply<S>> => {
-    const mine = new Set(own);
-    const others = new Set((known.get(aor) ?? []).filter((c) => !mine.has(c)));
-    for (let attempt = 1; ; attempt++) {
-      const out = await call([...others]);
-      if (out[0] !== 'keys') {
-        const done = out as Reply<S>; // TypeScript does not narrow a generic tuple by its first element
-        if (done[0] === 'ok') {
-          const cids = held(done);
-          if (cids.length > 0) known.set(aor, cids); else known.delete(aor);
-        }
-        return done;
-      }
-      if (attempt === ATTEMPTS) throw new UndeclaredKeysError(what, ATTEMPTS);
-      for (const c of out.slice(1)) others.add(c!);
-    }
-  };
+  const memory = createKeyMemory();
 
   const readAll = async (keys: string[]): Promise<Binding[]> => {
     if (keys.length === 0) return [];
@@ -161,9 +134,9 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
   return {
     async store(o) {
       if (crossSlotBlock && o.blockKey && (await batch<number>((p) => p.exists(o.blockKey!))) === 1) return { ok: false, reason: 'blocked' };
-      const t = tag(o.accountSid, o.user);
-      const aor = aorKey(o.accountSid, o.user), bp = bindPrefix(o.accountSid, o.user);
-      const keys = [aor, indexOf(o.accountSid, o.user), `${prefix}nc:${t}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aor : o.blockKey, natOf(o.accountSid, o.user)];
+      const k = keysOf(o.accountSid, o.user);
+      const aor = k.aor, bp = k.bindPrefix;
+      const keys = [aor, k.index, `${prefix}nc:${k.tag}:${o.nonce}`, crossSlotBlock || !o.blockKey ? aor : o.blockKey, k.nat];
       const args: (string | number)[] = [o.now, o.nc, o.nonceTtlMs, bp, o.removeAll ? '1' : '0', MAX_BINDINGS_PER_AOR, o.callId, o.cseq];
       // What we write comes back as written: its Contact is known without parsing it again.
       const written = new Map<string, string>();
@@ -174,7 +147,7 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
         own.push(cid(o.accountSid, o.user, c.contact));
         args.push(c.ttlMs, json, c.binding?.behindNat ? '1' : '0');
       }
-      const out = await declaring('store-bindings.lua', aor, own, (others) => {
+      const out = await memory.declaring('store-bindings.lua', aor, own, (others) => {
         const all = [...keys, ...own.map((c) => bp + c), ...others.map((c) => bp + c)];
         return batch<Reply<StoreStatus | 'keys'>>((p) => p.sidecarStoreBindings(all.length, ...all, ...args));
       }, (r) => r.filter((_, i) => i % 3 === 1) as string[]);
@@ -189,12 +162,13 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
       return { ok: true, bindings };
     },
     async list(acct, user, now) {
-      const cids = await redis.zrangebyscore(aorKey(acct, user), now, '+inf');
-      return readAll(cids.map((c) => bindPrefix(acct, user) + c));
+      const k = keysOf(acct, user);
+      const cids = await redis.zrangebyscore(k.aor, now, '+inf');
+      return readAll(cids.map((c) => k.bindPrefix + c));
     },
     async locate(acct, user, now) {
-      const aor = aorKey(acct, user), bp = bindPrefix(acct, user);
-      const out = await declaring('locate.lua', aor, [], (others) =>
+      const { aor, bindPrefix: bp } = keysOf(acct, user);
+      const out = await memory.declaring('locate.lua', aor, [], (others) =>
         batch<Reply<'ok' | 'keys'>>((p) => p.sidecarLocate(others.length + 1, aor, ...others.map((c) => bp + c), now, bp)),
       (r) => r.filter((_, i) => i % 2 === 1) as string[]);
       const live: Binding[] = [];
@@ -262,13 +236,14 @@ export function createBindingStore(redis: RedisClient, prefix: string): BindingS
         const expiry = Date.now() + pttl;
         const behindNat = (await node.zscore(`${prefix}bindings:nat`, c)) !== null;
         // Atomic per binding: it is in the old place or the new one, never both or neither.
+        const k = keysOf(acct, user);
         const m = node.multi()
-          .set(bindPrefix(acct, user) + c, raw, 'PX', pttl)
-          .zadd(aorKey(acct, user), expiry, c)
-          .zadd(indexOf(acct, user), expiry, c);
-        if (behindNat) m.zadd(natOf(acct, user), expiry, c);
+          .set(k.bindPrefix + c, raw, 'PX', pttl)
+          .zadd(k.aor, expiry, c)
+          .zadd(k.index, expiry, c);
+        if (behindNat) m.zadd(k.nat, expiry, c);
         await m.del(key).exec();
-        aorExpiry.set(aorKey(acct, user), Math.max(expiry, aorExpiry.get(aorKey(acct, user)) ?? 0));
+        aorExpiry.set(k.aor, Math.max(expiry, aorExpiry.get(k.aor) ?? 0));
         moved++;
       }
       // The AOR lives as long as its last binding (the store script keeps it so from the next REGISTER on).

@@ -72,9 +72,12 @@ function createFlow(d: RegisterDeps, accepting: () => boolean) {
       }
       const r = parsed.value;
       const source = req.source_address;
-      // A blocked source gets 403 whatever it sends. Where the outcome is decided by a Redis script
-      // anyway (storing a binding, counting a failure) that script checks the block, in the same
-      // round trip; every other outcome, and a MySQL credential lookup, is preceded by an explicit check.
+      // A blocked source gets 403 for whatever carries credentials, right or wrong, so guessing gains nothing.
+      // Where the outcome is decided by a Redis script anyway (storing a binding, counting a failure) that
+      // script checks the block, in the same round trip; the other outcomes after the nonce (400, 423), a
+      // MySQL credential lookup and a hook call are preceded by an explicit check. A challenge is not: it
+      // says nothing about the password and costs no lookup, and checking would be a Redis round trip on
+      // the first half of every fresh registration.
       const blocked = () => {
         d.log.info({ result: 'blocked', source: d.hash(source) }, 'REGISTER refused: source blocked after repeated failures');
         return reply('blocked', 403, 'Forbidden');
@@ -94,7 +97,6 @@ function createFlow(d: RegisterDeps, accepting: () => boolean) {
         return reply('invalid', 400, auth.reason);
       }
       if (auth.kind === 'challenge') {
-        if (await isBlocked()) return blocked();
         return reply(auth.stale ? 'stale' : 'challenged', 401, 'Unauthorized', challengeHeaders(d.auth.challenge(r.domain, auth.stale, source)));
       }
       if (auth.kind === 'forbidden') {

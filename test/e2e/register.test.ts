@@ -119,6 +119,14 @@ t.test('a source that keeps failing is blocked; other sources still register', a
   for (let i = 0; i < 3; i++) t.equal((await device.once()).status, 403, `failure ${i + 1}`);
   const right = await device.once({}, { password: 'wonderland' });
   t.equal(right.status, 403, 'blocked: even the right password is refused from that address');
+  // A new phone at the blocked address: the challenge says nothing (answered without asking Redis), its answer
+  // with the right password is refused all the same and stores nothing.
+  const { device: next } = await phone({ address: '127.0.0.2', user: 'bob', password: 'builder' });
+  const challenge = await next.once();
+  t.equal(challenge.status, 401, 'a REGISTER without credentials from a blocked source: challenged');
+  next.learn(challenge);
+  t.equal((await next.once()).status, 403, 'answered with the right password: 403');
+  t.same(await bindingsOf('bob'), [], 'no binding for the blocked source');
   const other = await phone({ address: '127.0.0.5' });
   t.equal((await other.device.register()).status, 200, 'another address is not affected');
   t.equal((await other.device.once({ expires: 0 })).status, 200);

@@ -1,7 +1,7 @@
 // Our connections to drachtio-server. This module is the one place that leans on
 // drachtio-srf internals, for what its public API lacks: a prompt TCP keepalive, handing our
-// routes back before a shutdown (and knowing when the server has taken them), and stopping the
-// reconnect loop and the socket's reader on shutdown.
+// routes back before a shutdown (and knowing when the server has taken them), one socket write per
+// turn, and stopping the reconnect loop and the socket's reader on shutdown.
 import type { Socket, Server } from 'node:net';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/index.js';
@@ -65,6 +65,7 @@ export function connectInbound(
   // drachtio-srf sets keepalive without a delay (the OS default is two hours), and
   // never checks pongs: a silently dead server would go unnoticed that long.
   agentOf(srf)?.wp?.on('connect', (socket) => socket.setKeepAlive(true, 10_000));
+  coalesceWrites(agentOf(srf)?.wp);
 
   return {
     /**
@@ -109,6 +110,26 @@ export function connectInbound(
       if (agent?.mapServer?.size) srf.disconnect();
       onState(false);
     },
+  };
+}
+
+/**
+ * drachtio-srf writes each frame (a response, a request) to the socket by itself: one system call each. The
+ * answers of one event-loop turn (one Redis pipeline's replies resolve many REGISTERs at once) leave in one
+ * write instead: the socket is corked at a turn's first frame and uncorked once the turn's microtasks are done
+ * (Node's documented cork/nextTick pattern). Order and content are unchanged; nothing waits for company.
+ */
+export function coalesceWrites(wp: Pick<WireInternals, 'send'> | undefined): void {
+  if (!wp) return;
+  const send = wp.send.bind(wp);
+  const corked = new Set<Socket>();
+  wp.send = (socket, msg) => {
+    if (!corked.has(socket)) {
+      corked.add(socket);
+      socket.cork();
+      process.nextTick(() => { corked.delete(socket); socket.uncork(); });
+    }
+    return send(socket, msg);
   };
 }
 

@@ -6,11 +6,12 @@
 import t from 'tap';
 import { Cluster } from 'ioredis';
 import { DrachtioPeer } from '../peer/drachtio-peer.js';
-import { freshStores, provision, startDaemon, eventually, poll, type Daemon, type Stores } from '../helpers/harness.js';
+import { freshStores, provision, startDaemon, eventually, type Daemon, type Stores } from '../helpers/harness.js';
 import { cli, startCluster, type Cluster as TestCluster } from '../helpers/redis-servers.js';
 import { scanKeys } from '../../lib/redis.js';
 import { Device } from '../helpers/ua.js';
 import { answeredLeg, CDR_VERBS, cdrRows, leg, type Leg } from '../calls/helpers.js';
+import { assertEveryCallOnce, startCallLoad } from './failover-load.js';
 
 const DOMAIN = 'cluster.example.com';
 /** One AOR each: their bindings spread over the shards, so over the masters. */
@@ -66,18 +67,9 @@ t.test('a master SIGKILLed under REGISTER and call load: 503 meanwhile, then ser
   // The master holding the first binding's slot: it also holds some call shards' slots (checked below).
   const slot = Number(await data.call('CLUSTER', 'KEYSLOT', before[0]!));
   const victim = await cluster.masterOf(slot);
-  const answered: Leg[] = [];
   const statuses: number[] = [];
-  let stop = false;
   // Calls keep coming throughout: every one whose three events were sent is an answered call owed a row.
-  const callLoad = (async () => {
-    while (!stop) {
-      const l = callLeg();
-      await call(l);
-      answered.push(l);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
+  const calls = startCallLoad(peer, callLeg);
   await new Promise((r) => setTimeout(r, 500));
   // A failover only keeps what the replica had: start from a replica in sync (as the sentinel test's WAIT does),
   // else Redis promotes nobody (or, told to, a stale replica) and the figures below say nothing about the daemon.
@@ -101,8 +93,7 @@ t.test('a master SIGKILLed under REGISTER and call load: 503 meanwhile, then ser
     else await new Promise((r) => setTimeout(r, 50));
   }
   await new Promise((r) => setTimeout(r, 1000));
-  stop = true;
-  await callLoad;
+  const answered = await calls.stop();
   const promoted = (await cluster.masterOf(slot)).port !== victim.port;
   t.ok(recoveredAt, `served again after the failover (${statuses.length} REGISTERs tried; the cluster ${promoted ? 'did' : 'did not'} promote a replica)`);
   t.ok(statuses.every((s) => s === 200 || s === 503), `only 200 or 503 answered: ${[...new Set(statuses)].join(', ')}`);
@@ -116,14 +107,7 @@ t.test('a master SIGKILLed under REGISTER and call load: 503 meanwhile, then ser
     t.ok(ttl > 0 && ttl <= 3600_000, `and keeps a TTL ≤ 3600 s (${ttl} ms)`);
   }
 
-  const ids = answered.map((l) => l.callId);
-  const count = async () => (await cdrRows(stores.pool, 'sip_callid IN (?)', [ids])).length;
-  await poll(async () => (await count()) >= ids.length, 30_000, 200);
-  const rows = await cdrRows(stores.pool, 'sip_callid IN (?)', [ids]);
-  t.equal(rows.length, ids.length, `CDR rows = answered calls (${ids.length}): 0 lost`);
-  t.equal(new Set(rows.map((r) => String(r.sip_callid))).size, rows.length, '0 duplicated');
-  const dropped = daemon.logs.filter((l) => /CDR event (lost|dropped)/.test(String(l.msg)));
-  t.same(dropped, [], 'no CDR event lost or dropped');
+  const rows = await assertEveryCallOnce(t, stores.pool, daemon, answered);
   const unavailable = statuses.filter((s) => s === 503).length;
-  t.comment(`cluster failover: ${unavailable} REGISTERs answered 503; service back ${((recoveredAt - killedAt) / 1000).toFixed(1)} s after the master was killed; ${ids.length} answered calls during the load, ${rows.length} rows`);
+  t.comment(`cluster failover: ${unavailable} REGISTERs answered 503; service back ${((recoveredAt - killedAt) / 1000).toFixed(1)} s after the master was killed; ${answered.length} answered calls during the load, ${rows} rows`);
 });

@@ -35,3 +35,24 @@ export function createOutage(log: Logger, o: {
     },
   };
 }
+
+/**
+ * A condition that recurs while it lasts (a full spool, a backlog): its first occurrence is logged at once,
+ * then one line per `everyMs` at most, each with how many occurred since the last line (`occurrences`).
+ */
+export interface Recurring { hit(fields?: Record<string, unknown>): void }
+
+export function createRecurring(log: Logger, o: { message: string; everyMs?: number; now?: () => number }): Recurring {
+  const every = o.everyMs ?? 10_000, now = o.now ?? Date.now;
+  let loggedAt = -Infinity;
+  let since = 0;
+  return {
+    hit(fields) {
+      since++;
+      if (now() - loggedAt < every) return;
+      log.error({ ...fields, occurrences: since }, o.message);
+      loggedAt = now();
+      since = 0;
+    },
+  };
+}

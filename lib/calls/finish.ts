@@ -5,6 +5,7 @@
 // says about it: outcome.ts.
 import { errorKind, StoreUnavailableError } from '../errors.js';
 import type { Hasher, Logger } from '../log.js';
+import { createRecurring } from '../outage.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
 import type { AccountResolver, ResolvedAccount } from './account-resolver.js';
 import type { CallState, LegState } from './correlate.js';
@@ -48,8 +49,7 @@ type Decision = { kind: 'record'; account: ResolvedAccount } | { kind: 'deferred
 export function createLegFinisher(d: FinishDeps): LegFinisher {
   const { calls, spool, accounts, metrics, log } = d;
   const skip = (reason: CdrSkipReason) => metrics.cdrsSkipped.inc({ reason });
-  let fullSince = 0;
-  let fullDropped = 0;
+  const spoolFull = createRecurring(log, { message: 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?' });
 
   const decide = async (state: LegState): Promise<Decision> => {
     if (d.restricted?.(state.facts.fromUser, state.facts.toUser)) return { kind: 'skip', reason: 'restricted' };
@@ -88,12 +88,7 @@ export function createLegFinisher(d: FinishDeps): LegFinisher {
         }
         return 'ended';
       case 'full':
-        fullDropped++;
-        if (Date.now() - fullSince > 10_000) {
-          log.error({ dropped: fullDropped, spoolMaxPerShard: spool.maxPerShard }, 'CDR spool full (CDR_SPOOL_MAX): newest rows dropped; is MySQL down?');
-          fullSince = Date.now();
-          fullDropped = 0;
-        }
+        spoolFull.hit({ spoolMaxPerShard: spool.maxPerShard });
         skip('spool_full');
         return 'ended';
       case 'spooled':

@@ -9,7 +9,7 @@ import type { PipelinedRedis } from '../redis.js';
 import { errorKind, reportBug } from '../errors.js';
 import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log.js';
-import { createOutage } from '../outage.js';
+import { createOutage, createRecurring } from '../outage.js';
 import type { CdrSkipReason, Metrics } from '../metrics.js';
 import { normaliseEvent, type CdrEvent, type EventType } from './event.js';
 
@@ -56,7 +56,7 @@ export function createEventIntake(d: {
   /** Events taken in for applying, by type: what the closing line reports. */
   const received: Record<EventType, number> = { attempt: 0, start: 0, stop: 0 };
   let lostAtShutdown = 0;
-  let backlogLoggedAt = 0;
+  const backlog = createRecurring(log, { message: 'CDR events dropped: Redis is not keeping up (MAX_PENDING_EVENTS)' });
 
   /** Resolves once the connection is back (true), or shutdown gives up waiting for it (false). */
   const redisBack = () => new Promise<boolean>((resolve) => {
@@ -91,10 +91,7 @@ export function createEventIntake(d: {
           return skip('invalid');
         }
         if (pending.size >= MAX_PENDING_EVENTS) {
-          if (Date.now() - backlogLoggedAt > 10_000) {
-            backlogLoggedAt = Date.now();
-            log.error({ pending: pending.size }, 'CDR events dropped: Redis is not keeping up (MAX_PENDING_EVENTS)');
-          }
+          backlog.hit({ pending: pending.size });
           return skip('redis_unavailable');
         }
         received[type]++;

@@ -1,11 +1,13 @@
 // Who may use the admin API for what: bearer tokens with scopes (config/admin.ts), compared in
 // constant time against every configured token, and a client address that keeps failing
 // authentication refused for a while (the REGISTER flow's guard, over its own keys).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { AdminScope, AdminToken } from '../../config/index.js';
 import type { Logger } from '../log.js';
+import { createOutage } from '../outage.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthGuard } from '../register/guard.js';
+import { presentedDigest, tokenDigest } from './bearer.js';
 
 export type AuthResult =
   | { ok: true; token: { name: string; scopes: readonly AdminScope[] } }
@@ -15,28 +17,21 @@ export interface AdminAuth {
   authenticate(authorization: string | undefined, clientAddress: string): Promise<AuthResult>;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** A bearer token check for one secret (METRICS_TOKEN): constant time whatever the input's length. */
-export function bearerMatcher(secret: string): (authorization: string | undefined) => boolean {
-  const expected = digest(secret);
-  return (h) => !!h && h.startsWith('Bearer ') && timingSafeEqual(digest(h.slice(7)), expected);
-}
-
 export function createAdminAuth(d: { tokens: readonly AdminToken[]; guard: AuthGuard; metrics: Metrics; log: Logger }): AdminAuth {
-  const known = d.tokens.map((t) => ({ name: t.name, scopes: t.scopes, digest: digest(t.token) }));
-  let guardDown = false;
+  const known = d.tokens.map((t) => ({ name: t.name, scopes: t.scopes, digest: tokenDigest(t.token) }));
   // The guard lives in Redis. Without Redis the API still requires a valid token; it only cannot
   // count failures, which is said once per outage rather than refusing every operator.
+  const guardOutage = createOutage(d.log, {
+    lost: 'admin API: cannot count authentication failures while Redis is unreachable',
+    restored: 'admin API: authentication-failure counting resumed', level: 'warn',
+  });
   const guarded = async <T>(work: Promise<T>, fallback: T): Promise<T> => {
     try {
       const v = await work;
-      if (guardDown) d.log.info('admin API: authentication-failure counting resumed');
-      guardDown = false;
+      guardOutage.recover();
       return v;
     } catch (err) {
-      if (!guardDown) d.log.warn({ err: (err as Error).message }, 'admin API: cannot count authentication failures while Redis is unreachable');
-      guardDown = true;
+      guardOutage.fail(err);
       return fallback;
     }
   };
@@ -44,7 +39,7 @@ export function createAdminAuth(d: { tokens: readonly AdminToken[]; guard: AuthG
   return {
     async authenticate(authorization, clientAddress) {
       if (await guarded(d.guard.isBlocked(clientAddress), false)) return { ok: false, status: 429 };
-      const presented = authorization?.startsWith('Bearer ') ? digest(authorization.slice(7)) : null;
+      const presented = presentedDigest(authorization);
       // Every token is compared, so the time taken says nothing about which one (if any) matched.
       let match: (typeof known)[number] | null = null;
       for (const k of known) if (presented && timingSafeEqual(presented, k.digest) && !match) match = k;

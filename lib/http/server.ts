@@ -5,7 +5,7 @@ import { reportBug } from '../errors.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { bearerMatcher } from './auth.js';
+import { bearerMatcher } from './bearer.js';
 import { sendError, sendJson } from './respond.js';
 import { createListener, type TlsFiles } from './tls.js';
 

@@ -42,4 +42,7 @@ export function sendStreamHead(res: http.ServerResponse, f: ExportFormat, filena
     'content-type': f === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
     'content-disposition': `attachment; filename="${filename}.${f}"`,
   });
+  // Sent now, not with the first row: the client learns at once that its export started, and a body cut short
+  // later (a store failing mid-export) reads as exactly that rather than as a connection that never answered.
+  res.flushHeaders();
 }

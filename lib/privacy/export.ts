@@ -5,6 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'mysql2/promise';
 import { streamCdrsOf, type CdrFilter } from '../db/cdrs.js';
 import { streamHeldOf } from '../db/cdrs-held.js';
+import { StoreUnavailableError } from '../errors.js';
+import { withTimeout } from '../timeout.js';
 import type { ExportFormat } from './service.js';
 
 export const EXPORT_COLUMNS = [
@@ -34,11 +36,32 @@ export function csvField(v: string | number | boolean | null): string {
 }
 
 /**
+ * The rows of a query stream, each awaited at most `stallMs`. The response is streaming by then (its status
+ * sent), so no request deadline applies: a MySQL that goes silent mid-export would otherwise hold the request
+ * open for good. Time the client takes to read is not counted (the stream is only asked when it wants more).
+ */
+async function* unlessStalled(stream: Readable, stallMs: number | undefined): AsyncGenerator<unknown> {
+  if (stallMs === undefined) return yield* stream;
+  const it = stream[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const r = await withTimeout(it.next(), stallMs,
+        () => new StoreUnavailableError('mysql', `export: no row from MySQL for ${stallMs} ms (ADMIN_REQUEST_TIMEOUT_MS)`));
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+/**
  * Streams the matching rows of cdrs_held (held past retention, so older than any row of cdrs),
- * then of cdrs: one sequence in attempted_at order. `progress` hears the count after each row.
+ * then of cdrs: one sequence in attempted_at order. `progress` hears the count after each row; `stallMs`
+ * ends the export with a StoreUnavailableError when MySQL sends no row for that long.
  */
 export async function exportCdrs(pool: Pool, f: CdrFilter, format: ExportFormat, out: Writable,
-  o: { progress?: (rows: number) => void; end?: boolean } = {}): Promise<number> {
+  o: { progress?: (rows: number) => void; end?: boolean; stallMs?: number } = {}): Promise<number> {
   const progress = o.progress;
   let n = 0;
   const encode = new Transform({
@@ -57,8 +80,8 @@ export async function exportCdrs(pool: Pool, f: CdrFilter, format: ExportFormat,
     },
   });
   async function* rows() {
-    yield* streamHeldOf(pool, EXPORT_COLUMNS, f);
-    yield* streamCdrsOf(pool, EXPORT_COLUMNS, f);
+    yield* unlessStalled(streamHeldOf(pool, EXPORT_COLUMNS, f), o.stallMs);
+    yield* unlessStalled(streamCdrsOf(pool, EXPORT_COLUMNS, f), o.stallMs);
   }
   // end: false leaves `out` open for the caller (a disclosure is recorded before the response ends).
   await pipeline(Readable.from(rows()), encode, out, { end: o.end ?? true });

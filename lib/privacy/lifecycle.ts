@@ -52,8 +52,10 @@ export function createLifecycle(d: LifecycleDeps): Lifecycle {
   const { config, log, metrics } = d;
   const changes = createAccountChanges({ publisher: d.redis, subscriber: d.subscriber, prefix: d.prefix, log });
   const retention = createRetention({ pool: d.pool, log, metrics, retentionDays: config.retentionDays, clock: now });
-  const service = createPrivacyService({ ...d.stores, pool: d.pool, changes, forgetLocally: d.onAccountChange, metrics, log, hash: d.hash, now });
-  const holds = createHolds({ pool: d.pool, hash: d.hash, log, now });
+  const service = createPrivacyService({ ...d.stores, pool: d.pool, changes, forgetLocally: d.onAccountChange, metrics, log, hash: d.hash, now,
+    exportStallMs: config.adminRequestTimeoutMs,
+  });
+  const holds = createHolds({ pool: d.pool, hash: d.hash, log, now, exportStallMs: config.adminRequestTimeoutMs });
   const restrictions = createRestrictions({
     pool: d.pool, list: d.restrictionList, publish: () => changes.publish(RESTRICTIONS_CHANGED),
     erase: (numbers) => service.eraseNumberEverywhere(numbers), audit: (kind, h, counts) => service.record(kind, h, counts), log, now,

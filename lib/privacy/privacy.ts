@@ -31,6 +31,8 @@ export interface PrivacyDeps extends PrivacyStores {
   metrics: Metrics;
   log: Logger;
   hash: Hasher;
+  /** ADMIN_REQUEST_TIMEOUT_MS: an export MySQL sends no row for this long ends there (the response is cut). */
+  exportStallMs: number;
   now?: () => number;
 }
 
@@ -79,7 +81,7 @@ export function createPrivacyService(d: PrivacyDeps): PrivacyService {
     accountExists: (accountSid) => mysql(accountExists(d.pool, accountSid)),
 
     async exportCdrs(accountSid, q, out: Writable, progress) {
-      const rows = await mysql(exportCdrs(d.pool, { accountSid, since: q.since, until: q.until, numbers: null }, q.format, out, { progress }));
+      const rows = await mysql(exportCdrs(d.pool, { accountSid, since: q.since, until: q.until, numbers: null }, q.format, out, { progress, stallMs: d.exportStallMs }));
       d.log.info({ subject: d.hash(accountSid), rows, format: q.format }, 'CDR export streamed');
       return rows;
     },

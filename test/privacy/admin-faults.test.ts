@@ -102,6 +102,23 @@ t.test('MySQL stalled (connections accepted, queries never answered): every admi
   t.notOk(d.rawLogs.some((l) => l.includes(acct)), 'no account id in any log line');
 });
 
+t.test('MySQL silent mid-export: the streaming answer is cut at ADMIN_REQUEST_TIMEOUT_MS, not left open', async (t) => {
+  // The status line is sent before the first row: from then on no request deadline applies, only the export's
+  // own limit on waiting for MySQL's next row.
+  mysqlProxy.holdRepliesAfter('FROM cdrs_held');
+  t.teardown(() => { mysqlProxy.cut(); mysqlProxy.restore(); });
+  const started = Date.now();
+  const r = await fetch(`${d.httpUrl}/v1/accounts/${acct}/cdrs`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(NO_ANSWER_MS) });
+  t.equal(r.status, 200, 'the export had started streaming');
+  const body = await r.text().then(() => 'ended', (err: Error) => `${err.name}: ${err.message}`);
+  const took = Date.now() - started;
+  t.match(body, /^TypeError/, `the body broke off (${body}), it did not end as if complete`);
+  t.notMatch(body, /abort|timeout/i, 'broken off by the daemon, not by the test giving up');
+  t.ok(took >= DEADLINE_MS - 100 && took < NO_ANSWER_MS, `after about ADMIN_REQUEST_TIMEOUT_MS (${took} ms)`);
+  const line = await eventually(() => d.logs.find((l) => l.msg === 'admin response cut short: store unavailable'), 5000, 50, 'the cut logged');
+  t.match(line, { level: 'error', err: { code: 'ERR_MYSQL_UNAVAILABLE' } }, 'at error, as a MySQL outage');
+});
+
 t.test('MySQL away: every admin request answered 503', async (t) => {
   mysqlProxy.cut();
   t.teardown(() => mysqlProxy.restore());

@@ -39,7 +39,7 @@ t.test('rows spooled without an account are resolved and erased with it; others 
   const changes = createAccountChanges({ publisher: stores.redis, subscriber: stores.redis, prefix: stores.prefix, log });
   const service = createPrivacyService({
     pool: stores.pool, bindings: createBindingStore(stores.redis, stores.prefix), calls: createCallState(stores.redis, stores.prefix, 3600),
-    spool, accounts, changes, forgetLocally: () => {}, metrics: createMetrics('test'), log, hash: createHasher('k'),
+    spool, accounts, changes, forgetLocally: () => {}, metrics: createMetrics('test'), log, hash: createHasher('k'), exportStallMs: 30_000,
   });
   const resolveTo = (ruriUser: string) => ({ xAccountSid: null, ruriUser, ruriHost: 'sbc.example.net', fromHost: 'carrier.example.net' });
   const rows = [
@@ -75,7 +75,7 @@ t.test('account closure makes the account inert before removing it', async (t) =
       return spool.erase(m);
     } },
     accounts: createAccountResolver(stores.pool, { cacheMs: 0, now: Date.now }), changes,
-    forgetLocally: (s) => seen.push(`forget ${s === sid}`), metrics: createMetrics('test'), log, hash: createHasher('k'),
+    forgetLocally: (s) => seen.push(`forget ${s === sid}`), metrics: createMetrics('test'), log, hash: createHasher('k'), exportStallMs: 30_000,
   });
   const counts = await service.closeAccount(sid);
   t.match(counts, { accounts: 1, clients: 1 });

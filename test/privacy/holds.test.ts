@@ -56,7 +56,7 @@ t.before(async () => {
   service = createPrivacyService({
     pool: stores.pool, bindings: createBindingStore(stores.redis, stores.prefix), calls: createCallState(stores.redis, stores.prefix, 3600),
     spool, accounts: createAccountResolver(stores.pool, { cacheMs: 0, now: () => clock.ms }), changes, forgetLocally: () => {},
-    metrics, log, hash, now: () => clock.ms,
+    metrics, log, hash, now: () => clock.ms, exportStallMs: 30_000,
   });
   holds = createHolds({ pool: stores.pool, hash, log, now: () => clock.ms });
   retention = createRetention({ pool: stores.pool, log, metrics, retentionDays: 30, batchSize: 2, clock: () => clock.ms });

@@ -122,11 +122,13 @@ export interface CallState {
 // A leg's id is needed by each of its events (attempt, start, the stop's read and finish): a SHA-256
 // each time was 4 % of an event's cost. The most recent ones are kept.
 export const legId = memoize((callId) => createHash('sha256').update(callId).digest('base64url').slice(0, 22), 20_000);
+// Its shard's tag names each of its keys (leg, tombstone, index): another hash, kept likewise (ids are hashes).
+const tagOfLeg = memoize((id) => CALL_SHARDS.tagOf(id), 20_000);
 
 /** Where a leg's state and tombstone are (for the stores' own tests: no other module builds these). */
 export function legKeys(prefix: string, callId: string): { leg: string; done: string } {
   const id = legId(callId);
-  const tag = CALL_SHARDS.tagOf(id);
+  const tag = tagOfLeg(id);
   return { leg: `${prefix}cdr:leg:${tag}:${id}`, done: `${prefix}cdr:done:${tag}:${id}` };
 }
 
@@ -135,7 +137,7 @@ export function legKeys(prefix: string, callId: string): { leg: string; done: st
  * `orphanSeconds` (CDR_ORPHAN_TIMEOUT_SECONDS): an unanswered one this long after.
  */
 export function createCallState(redis: PipelinedRedis, prefix: string, ttlSeconds: number, orphanSeconds = ttlSeconds): CallState {
-  const tagOf = (id: string) => CALL_SHARDS.tagOf(id);
+  const tagOf = tagOfLeg;
   const legKey = (id: string) => `${prefix}cdr:leg:${tagOf(id)}:${id}`;
   const doneKey = (id: string) => `${prefix}cdr:done:${tagOf(id)}:${id}`;
   const indexOf = (id: string) => `${prefix}cdr:legs:${tagOf(id)}`;

@@ -15,6 +15,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from './log.js';
 import { StoreUnavailableError } from './errors.js';
 import { createOutage } from './outage.js';
+import { settlesWithin } from './timeout.js';
 
 export type { Redis, Cluster };
 
@@ -131,9 +132,11 @@ export function createRedisConnections(config: Config['redis'], log: Logger): Re
     },
     close() {
       closing ??= Promise.all(all.map(async (r) => {
-        // quit() waits for a reply a dead Redis will never send; disconnect() does not.
-        if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
-        else r.disconnect();
+        // quit() lets what was sent finish, but waits for replies a dead Redis will never send (a cluster client
+        // asks every node in its pool, a killed one included, and keeps reconnecting to it): bounded, and then
+        // disconnect() in every case, which stops all reconnecting.
+        if (r.status === 'ready') await settlesWithin(r.quit(), config.commandTimeoutMs);
+        r.disconnect();
       })).then(() => undefined);
       return closing;
     },

@@ -23,6 +23,13 @@ export type StopEvent = Extract<CdrEvent, { type: 'stop' }>;
  * the sum of these delays for them before concluding the attempt is missing.
  */
 export const STOP_WAIT_MS: readonly number[] = [25, 75, 150, 250, 500, 1000];
+/**
+ * A rejection or cancel on a leg whose INVITE from the network is not recorded ends an outbound B2BUA leg, but
+ * may instead belong to a proxied call whose network attempt (sent first) another instance is still applying:
+ * ended now, that call's row would have the application side alone (direction outbound, the caller's details
+ * missing). Such a stop waits through this many of STOP_WAIT_MS's steps (250 ms) for it.
+ */
+export const PROXY_ATTEMPT_WAITS = 3;
 export const RESOLVE_TIMEOUT_MS = 1500;
 // A leg changes at most once per attempt source, start role and superseded stop, so this suffices.
 export const MAX_CHANGED_RETRIES = 10;
@@ -133,7 +140,8 @@ export function createStopHandler(d: StopDeps): (ev: StopEvent) => Promise<void>
       if (done) return skip('duplicate');
       const attempted = state !== null && state.attemptedAt !== null;
       const startPending = attempted && state.answeredAt === null && DIALOG_ENDING_REASONS.has(ev.reason);
-      if ((!attempted || startPending) && waited < waits.length) {
+      const networkPending = attempted && !state.fromNetwork && !DIALOG_ENDING_REASONS.has(ev.reason) && waited < PROXY_ATTEMPT_WAITS;
+      if ((!attempted || startPending || networkPending) && waited < waits.length) {
         await sleep(waits[waited++]);
         continue;
       }

@@ -74,6 +74,23 @@ t.test('two daemons: each call\'s events split between them, one row per leg', a
   t.equal(await metric(a.metrics.cdrsSkipped, { reason: 'stop_without_attempt' }) + await metric(b.metrics.cdrsSkipped, { reason: 'stop_without_attempt' }), 0);
 });
 
+t.test('a proxied call rejected before its network attempt is applied: one row, from the network side', async (t) => {
+  // Across two instances the INVITE from the network (sent first) can be applied a moment after the application
+  // side's attempt and both stops reached the other instance. One daemon, the network attempt sent last, is that.
+  const d = await cdrDaemon(stores, peer, { now: c.now });
+  t.teardown(() => d.close());
+  await provision(stores.pool, { realm: 'proxy-race.example', numbers: ['+15554440001'] });
+  const l = leg({ toUser: '+15554440001', sourceIp: '203.0.113.40' });
+  await peer.sendCdr('attempt', 'application', tod(at('10:03:00.005')), l.invite);
+  await peer.sendCdr('stop', 'network', tod(at('10:03:01')), 'call-rejected', l.final(404)); // the target's answer
+  await peer.sendCdr('stop', 'application', tod(at('10:03:01.001')), 'call-rejected', l.final(404)); // forwarded
+  await new Promise((r) => setTimeout(r, 60));
+  await peer.sendCdr('attempt', 'network', tod(at('10:03:00')), l.invite);
+  const rows = await waitRows(stores.pool, l.callId);
+  t.equal(rows.length, 1, 'one row');
+  t.match(rows[0], { direction: 'inbound', answered: 0, sip_status: 404, remote_host: '203.0.113.40' }, 'with the caller\'s side: inbound, its address');
+});
+
 t.test('a daemon restarted between start and stop: one row', async (t) => {
   const first = await cdrDaemon(stores, peer, { now: c.now });
   const l = leg({ toUser: '+15554440000', sourceIp: '203.0.113.33' });

@@ -114,10 +114,12 @@ export function connectInbound(
 }
 
 /**
- * drachtio-srf writes each frame (a response, a request) to the socket by itself: one system call each. The
- * answers of one event-loop turn (one Redis pipeline's replies resolve many REGISTERs at once) leave in one
- * write instead: the socket is corked at a turn's first frame and uncorked once the turn's microtasks are done
- * (Node's documented cork/nextTick pattern). Order and content are unchanged; nothing waits for company.
+ * drachtio-srf writes each frame (a response, a request) to the socket by itself: one system call each. Frames
+ * sent together leave in one write instead: the socket is corked at the first and uncorked on process.nextTick
+ * (Node's documented cork pattern). The answers one Redis pipeline's replies resolve are sent from promise
+ * callbacks, and a nextTick queued from one runs after the microtasks queued with it, so they share the write;
+ * a frame sent outside a promise callback is flushed before them, in a write of its own. Order and content are
+ * unchanged either way; nothing waits for company.
  */
 export function coalesceWrites(wp: Pick<WireInternals, 'send'> | undefined): void {
   if (!wp) return;

@@ -2,8 +2,8 @@
 // CDR rows except held ones from both tables. A held row is moved here by the retention purge before
 // the day partition it lived in is dropped; it leaves at the first purge after no hold covers it.
 import type { Readable } from 'node:stream';
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { DELETE_BATCH, deleteInBatches, filterSql, type CdrFilter } from './cdrs.js';
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { core, DELETE_BATCH, deleteInBatches, filterSql, type CdrFilter } from './cdrs.js';
 import type { Db } from './db.js';
 
 /** A condition on a CDR row that is TRUE when a standing hold covers it and FALSE otherwise, never NULL. */
@@ -63,8 +63,8 @@ export async function eraseExceptHeld(db: Db, m: CdrMatch, held: HeldCondition):
   return { cdrs, held: kept };
 }
 
-/** The filter's rows of cdrs_held, oldest first, as a stream of row objects. */
-export function streamHeldOf(pool: Pool, columns: readonly string[], f: CdrFilter): Readable {
+/** The filter's rows of cdrs_held, oldest first, as a stream of row objects, on the caller's connection. */
+export function streamHeldOf(conn: PoolConnection, columns: readonly string[], f: CdrFilter): Readable {
   const { where, params } = filterSql(f);
-  return pool.pool.query(`SELECT ${columns.join(', ')} FROM cdrs_held WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
+  return core(conn).query(`SELECT ${columns.join(', ')} FROM cdrs_held WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
 }

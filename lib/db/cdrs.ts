@@ -2,8 +2,12 @@
 // cursor, the retention purge's deletes, the oldest-row gauge, the audit's reads. Erasure, which keeps
 // held rows in cdrs and cdrs_held alike, is in cdrs-held.ts.
 import type { Readable } from 'node:stream';
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Connection as CoreConnection } from 'mysql2';
 import type { Db } from './db.js';
+
+/** The callback connection inside a promise one (mysql2 types it as the promise kind): its queries can stream. */
+export const core = (conn: PoolConnection): CoreConnection => conn.connection as unknown as CoreConnection;
 
 /** Deletes in batches of this many rows, each its own statement: no long lock on live partitions. */
 export const DELETE_BATCH = 5000;
@@ -50,11 +54,10 @@ export function filterSql(f: CdrFilter): { where: string; params: unknown[] } {
   return { where: where.join(' AND '), params };
 }
 
-/** The filter's rows, oldest first, as a stream of row objects (flat memory). */
-export function streamCdrsOf(pool: Pool, columns: readonly string[], f: CdrFilter): Readable {
+/** The filter's rows, oldest first, as a stream of row objects (flat memory), on the caller's connection. */
+export function streamCdrsOf(conn: PoolConnection, columns: readonly string[], f: CdrFilter): Readable {
   const { where, params } = filterSql(f);
-  // mysql2's promise pool wraps a callback pool whose queries can stream rows.
-  return pool.pool.query(`SELECT ${columns.join(', ')} FROM cdrs WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
+  return core(conn).query(`SELECT ${columns.join(', ')} FROM cdrs WHERE ${where} ORDER BY attempted_at, cdr_id`, params).stream({ highWaterMark: 500 });
 }
 
 /** cdrs, or cdrs_held (the same columns: rows past retention a legal hold keeps). */

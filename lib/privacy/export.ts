@@ -2,7 +2,7 @@
 // to the HTTP response with back-pressure, so memory stays flat for a million rows.
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import { streamCdrsOf, type CdrFilter } from '../db/cdrs.js';
 import { streamHeldOf } from '../db/cdrs-held.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -40,18 +40,43 @@ export function csvField(v: string | number | boolean | null): string {
  * sent), so no request deadline applies: a MySQL that goes silent mid-export would otherwise hold the request
  * open for good. Time the client takes to read is not counted (the stream is only asked when it wants more).
  */
+const stalled = (ms: number) => new StoreUnavailableError('mysql', `export: no row from MySQL for ${ms} ms (ADMIN_REQUEST_TIMEOUT_MS)`);
+
 async function* unlessStalled(stream: Readable, stallMs: number | undefined): AsyncGenerator<unknown> {
   if (stallMs === undefined) return yield* stream;
   const it = stream[Symbol.asyncIterator]();
   try {
     for (;;) {
-      const r = await withTimeout(it.next(), stallMs,
-        () => new StoreUnavailableError('mysql', `export: no row from MySQL for ${stallMs} ms (ADMIN_REQUEST_TIMEOUT_MS)`));
+      const r = await withTimeout(it.next(), stallMs, () => stalled(stallMs));
       if (r.done) return;
       yield r.value;
     }
   } finally {
     stream.destroy();
+  }
+}
+
+/**
+ * One query's rows on a connection of its own (each awaited at most `stallMs`). A query that stalled, or an export
+ * ended early (the client went away), leaves its connection mid-result: destroyed, not released, since a pool would
+ * otherwise hand out (or never get back) a connection still busy with it.
+ */
+async function* queryRows(pool: Pool, open: (conn: PoolConnection) => Readable, stallMs: number | undefined): AsyncGenerator<unknown> {
+  const pending = pool.getConnection();
+  let conn: PoolConnection;
+  try {
+    conn = stallMs === undefined ? await pending : await withTimeout(pending, stallMs, () => stalled(stallMs));
+  } catch (err) {
+    // The connection may still come: it is not for us any more.
+    pending.then((c) => c.destroy(), () => undefined);
+    throw err;
+  }
+  let complete = false;
+  try {
+    yield* unlessStalled(open(conn), stallMs);
+    complete = true;
+  } finally {
+    if (complete) conn.release(); else conn.destroy();
   }
 }
 
@@ -80,8 +105,8 @@ export async function exportCdrs(pool: Pool, f: CdrFilter, format: ExportFormat,
     },
   });
   async function* rows() {
-    yield* unlessStalled(streamHeldOf(pool, EXPORT_COLUMNS, f), o.stallMs);
-    yield* unlessStalled(streamCdrsOf(pool, EXPORT_COLUMNS, f), o.stallMs);
+    yield* queryRows(pool, (conn) => streamHeldOf(conn, EXPORT_COLUMNS, f), o.stallMs);
+    yield* queryRows(pool, (conn) => streamCdrsOf(conn, EXPORT_COLUMNS, f), o.stallMs);
   }
   // end: false leaves `out` open for the caller (a disclosure is recorded before the response ends).
   await pipeline(Readable.from(rows()), encode, out, { end: o.end ?? true });

@@ -91,7 +91,7 @@ export interface Holds {
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
-export function createHolds(d: { pool: Pool; hash: Hasher; log: Logger; now?: () => number; exportStallMs?: number }): Holds {
+export function createHolds(d: { pool: Pool; hash: Hasher; log: Logger; now?: () => number; exportStallMs: number }): Holds {
   const now = () => new Date((d.now ?? Date.now)());
   const isActive = (h: HoldRow) => h.liftedAt === null && (h.until === null || h.until.getTime() > now().getTime());
   const view = (h: HoldRow): HoldView => ({

@@ -8,8 +8,9 @@ import { UndeclaredKeysError } from '../errors.js';
 /** A script's reply: its status, then what it returns. */
 export type Reply<S> = [S, ...(string | null)[]];
 
-/** The AORs whose cids one store remembers. */
+/** The AORs whose cids one store remembers, and for how long. */
 const KNOWN_AORS = 100_000;
+const KNOWN_FOR_MS = 3_600_000;
 /** A script retried with the keys it named, at most this many calls in all, before giving up. */
 const ATTEMPTS = 3;
 
@@ -24,7 +25,8 @@ export interface KeyMemory {
 }
 
 export function createKeyMemory(): KeyMemory {
-  const known = createCache<readonly string[]>({ max: KNOWN_AORS });
+  // An hour at most, the longest a binding lives: what an AOR held longer ago says nothing now.
+  const known = createCache<readonly string[]>({ max: KNOWN_AORS, ttlMs: KNOWN_FOR_MS });
   return {
     async declaring(what, aor, own, call, held) {
       const mine = new Set(own);

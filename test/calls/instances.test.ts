@@ -86,7 +86,10 @@ t.test('a proxied call rejected before its network attempt is applied: one row, 
   await peer.sendCdr('stop', 'application', tod(at('10:03:01.001')), 'call-rejected', l.final(404)); // forwarded
   await new Promise((r) => setTimeout(r, 60));
   await peer.sendCdr('attempt', 'network', tod(at('10:03:00')), l.invite);
-  const rows = await waitRows(stores.pool, l.callId);
+  await waitRows(stores.pool, l.callId);
+  // Both stops handled (the target's answer kept as a duplicate, the forwarded one ending the leg): then count.
+  await waitMetric(d.metrics.cdrsSkipped, { reason: 'duplicate' }, 1);
+  const rows = await rowsOf(stores.pool, l.callId);
   t.equal(rows.length, 1, 'one row');
   t.match(rows[0], { direction: 'inbound', answered: 0, sip_status: 404, remote_host: '203.0.113.40' }, 'with the caller\'s side: inbound, its address');
 });

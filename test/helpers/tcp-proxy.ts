@@ -16,6 +16,8 @@ export interface CutProxy {
   holdRepliesAfter(marker: string): void;
   /** Connections refused while cut: each is one attempt of a client to come back. */
   readonly refused: number;
+  /** Connections open now whose replies are held back (holdRepliesAfter). */
+  readonly holding: number;
   restore(): void;
   close(): Promise<void>;
 }
@@ -25,6 +27,7 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   let up = true;
   let refused = 0;
   let marker: Buffer | null = null;
+  const holds = new Set<Socket>();
   const track = (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -41,11 +44,11 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
     track(upstream);
     let holding = false;
     client.on('data', (c: Buffer) => {
-      if (marker && c.includes(marker)) holding = true;
+      if (marker && c.includes(marker)) { holding = true; holds.add(client); }
       upstream.write(c);
     });
     upstream.on('data', (c: Buffer) => { if (!holding) client.write(c); });
-    client.on('close', () => upstream.destroy());
+    client.on('close', () => { holds.delete(client); upstream.destroy(); });
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,6 +56,7 @@ export async function startCutProxy(targetPort: number, targetHost = '127.0.0.1'
   return {
     port,
     get refused() { return refused; },
+    get holding() { return holds.size; },
     mysqlUrl: (database) => `mysql://root@127.0.0.1:${port}/${database}`,
     redisUrl: () => `redis://127.0.0.1:${port}`,
     cut() {

@@ -117,6 +117,12 @@ t.test('MySQL silent mid-export: the streaming answer is cut at ADMIN_REQUEST_TI
   t.ok(took >= DEADLINE_MS - 100 && took < NO_ANSWER_MS, `after about ADMIN_REQUEST_TIMEOUT_MS (${took} ms)`);
   const line = await eventually(() => d.logs.find((l) => l.msg === 'admin response cut short: store unavailable'), 5000, 50, 'the cut logged');
   t.match(line, { level: 'error', err: { code: 'ERR_MYSQL_UNAVAILABLE' } }, 'at error, as a MySQL outage');
+  // Released to the pool mid-result it would be lost to every later query (or handed to one): closed instead.
+  await eventually(() => mysqlProxy.holding === 0, 5000, 50, 'the stalled export\'s MySQL connection closed by the daemon');
+  mysqlProxy.restore();
+  const again = await fetch(`${d.httpUrl}/v1/accounts/${acct}/cdrs`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(NO_ANSWER_MS) });
+  t.equal(again.status, 200, 'the next export is served');
+  t.match(await again.text(), /"cdr_id"/, 'in full');
 });
 
 t.test('MySQL away: every admin request answered 503', async (t) => {

@@ -58,7 +58,7 @@ t.before(async () => {
     spool, accounts: createAccountResolver(stores.pool, { cacheMs: 0, now: () => clock.ms }), changes, forgetLocally: () => {},
     metrics, log, hash, now: () => clock.ms, exportStallMs: 30_000,
   });
-  holds = createHolds({ pool: stores.pool, hash, log, now: () => clock.ms });
+  holds = createHolds({ pool: stores.pool, hash, log, now: () => clock.ms, exportStallMs: 30_000 });
   retention = createRetention({ pool: stores.pool, log, metrics, retentionDays: 30, batchSize: 2, clock: () => clock.ms });
 });
 t.teardown(async () => {

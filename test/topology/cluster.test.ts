@@ -73,6 +73,7 @@ t.test('a master SIGKILLed under REGISTER and call load: 503 meanwhile, then ser
   const statuses: number[] = [];
   // Calls keep coming throughout: every one whose three events were sent is an answered call owed a row.
   const calls = startCallLoad(peer, callLeg);
+  t.teardown(() => calls.stop().then(() => undefined, () => undefined)); // an assert failed before the stop below
   await new Promise((r) => setTimeout(r, 500));
   // A failover only keeps what the replica had: start from a replica in sync (as the sentinel test's WAIT does),
   // else Redis promotes nobody (or, told to, a stale replica) and the figures below say nothing about the daemon.

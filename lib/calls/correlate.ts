@@ -137,10 +137,9 @@ export function legKeys(prefix: string, callId: string): { leg: string; done: st
  * `orphanSeconds` (CDR_ORPHAN_TIMEOUT_SECONDS): an unanswered one this long after.
  */
 export function createCallState(redis: PipelinedRedis, prefix: string, ttlSeconds: number, orphanSeconds = ttlSeconds): CallState {
-  const tagOf = tagOfLeg;
-  const legKey = (id: string) => `${prefix}cdr:leg:${tagOf(id)}:${id}`;
-  const doneKey = (id: string) => `${prefix}cdr:done:${tagOf(id)}:${id}`;
-  const indexOf = (id: string) => `${prefix}cdr:legs:${tagOf(id)}`;
+  const legKey = (id: string) => `${prefix}cdr:leg:${tagOfLeg(id)}:${id}`;
+  const doneKey = (id: string) => `${prefix}cdr:done:${tagOfLeg(id)}:${id}`;
+  const indexOf = (id: string) => `${prefix}cdr:legs:${tagOfLeg(id)}`;
   const indexKeys = CALL_SHARDS.tags.map((t) => `${prefix}cdr:legs:${t}`);
   const graceMs = STATE_GRACE_SECONDS * 1000;
   defineScripts(redis, SCRIPTS);
@@ -194,7 +193,7 @@ export function createCallState(redis: PipelinedRedis, prefix: string, ttlSecond
 
     async finish(callId, version, row, spool) {
       const id = legId(callId);
-      return redis.sidecarCdrFinish(legKey(id), doneKey(id), indexOf(id), spool.keyOf(tagOf(id)), id, version, row ?? '', DONE_TTL_SECONDS, spool.maxPerShard);
+      return redis.sidecarCdrFinish(legKey(id), doneKey(id), indexOf(id), spool.keyOf(tagOfLeg(id)), id, version, row ?? '', DONE_TTL_SECONDS, spool.maxPerShard);
     },
 
     keyOfLeg: (callId) => legKey(legId(callId)),

@@ -35,15 +35,14 @@ export function csvField(v: string | number | boolean | null): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+const stalled = (ms: number) => new StoreUnavailableError('mysql', `export: no row from MySQL for ${ms} ms (ADMIN_REQUEST_TIMEOUT_MS)`);
+
 /**
  * The rows of a query stream, each awaited at most `stallMs`. The response is streaming by then (its status
  * sent), so no request deadline applies: a MySQL that goes silent mid-export would otherwise hold the request
  * open for good. Time the client takes to read is not counted (the stream is only asked when it wants more).
  */
-const stalled = (ms: number) => new StoreUnavailableError('mysql', `export: no row from MySQL for ${ms} ms (ADMIN_REQUEST_TIMEOUT_MS)`);
-
-async function* unlessStalled(stream: Readable, stallMs: number | undefined): AsyncGenerator<unknown> {
-  if (stallMs === undefined) return yield* stream;
+async function* unlessStalled(stream: Readable, stallMs: number): AsyncGenerator<unknown> {
   const it = stream[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -61,11 +60,11 @@ async function* unlessStalled(stream: Readable, stallMs: number | undefined): As
  * ended early (the client went away), leaves its connection mid-result: destroyed, not released, since a pool would
  * otherwise hand out (or never get back) a connection still busy with it.
  */
-async function* queryRows(pool: Pool, open: (conn: PoolConnection) => Readable, stallMs: number | undefined): AsyncGenerator<unknown> {
+async function* queryRows(pool: Pool, open: (conn: PoolConnection) => Readable, stallMs: number): AsyncGenerator<unknown> {
   const pending = pool.getConnection();
   let conn: PoolConnection;
   try {
-    conn = stallMs === undefined ? await pending : await withTimeout(pending, stallMs, () => stalled(stallMs));
+    conn = await withTimeout(pending, stallMs, () => stalled(stallMs));
   } catch (err) {
     // The connection may still come: it is not for us any more.
     pending.then((c) => c.destroy(), () => undefined);
@@ -86,7 +85,7 @@ async function* queryRows(pool: Pool, open: (conn: PoolConnection) => Readable, 
  * ends the export with a StoreUnavailableError when MySQL sends no row for that long.
  */
 export async function exportCdrs(pool: Pool, f: CdrFilter, format: ExportFormat, out: Writable,
-  o: { progress?: (rows: number) => void; end?: boolean; stallMs?: number } = {}): Promise<number> {
+  o: { stallMs: number; progress?: (rows: number) => void; end?: boolean }): Promise<number> {
   const progress = o.progress;
   let n = 0;
   const encode = new Transform({
